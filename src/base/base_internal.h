@@ -1,0 +1,96 @@
+/* src/base/base_internal.h - what every rcgc source file shares internally.
+ *
+ * Owned by nobody: macros, the check tiers, fatal reporting and the options
+ * table. Shared: the options (written once under pthread_once, read-only
+ * after) and the fatal handler (behind a mutex in fatal.c).
+ *
+ * Check tiers, chosen at build time by RCGC_CHECKS (CMake cache variable):
+ *   0  release: only the always-on misuse checks (rcgc__fatal call sites)
+ *   1  rcgc_assert: cheap preconditions of public calls
+ *   2  rcgc_assert_internal: internal invariants and their checkers
+ *   3  rcgc_assert_expensive: whole-heap walks
+ */
+#ifndef RCGC_BASE_INTERNAL_H
+#define RCGC_BASE_INTERNAL_H
+
+#include <rcgc/common.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef RCGC_CHECKS
+#define RCGC_CHECKS 0
+#endif
+
+#define RCGC_NOINLINE __attribute__((noinline))
+#define RCGC_COLD __attribute__((cold))
+#define RCGC_NORETURN _Noreturn
+
+/* ------------------------------------------------------------ Fatal reports */
+
+/* Format one line and hand it to the fatal handler; abort if the handler
+ * returns. Formats into a stack buffer: never allocates, so the allocator
+ * itself may report through it. */
+RCGC_NORETURN RCGC_COLD RCGC_PRINTF_LIKE(1, 2) void rcgc__fatal(const char *format, ...);
+
+/* Shared by the three assert tiers: reports file, line and the expression. */
+RCGC_NORETURN RCGC_COLD void rcgc__assert_failed(const char *expr, const char *file, int line,
+                                                 const char *func);
+
+#define RCGC_ASSERT_ALWAYS(cond)                                                                   \
+    ((void)(RCGC_LIKELY(cond) ? 0 : (rcgc__assert_failed(#cond, __FILE__, __LINE__, __func__), 0)))
+
+/* A disabled check still names its expression inside sizeof, which does
+ * not evaluate it: no cost, but no unused-variable warnings in release. */
+#define RCGC_ASSERT_NEVER(cond) ((void)sizeof(!(cond)))
+
+#if RCGC_CHECKS >= 1
+#define rcgc_assert(cond) RCGC_ASSERT_ALWAYS(cond)
+#else
+#define rcgc_assert(cond) RCGC_ASSERT_NEVER(cond)
+#endif
+
+#if RCGC_CHECKS >= 2
+#define rcgc_assert_internal(cond) RCGC_ASSERT_ALWAYS(cond)
+#else
+#define rcgc_assert_internal(cond) RCGC_ASSERT_NEVER(cond)
+#endif
+
+#if RCGC_CHECKS >= 3
+#define rcgc_assert_expensive(cond) RCGC_ASSERT_ALWAYS(cond)
+#else
+#define rcgc_assert_expensive(cond) RCGC_ASSERT_NEVER(cond)
+#endif
+
+/* ------------------------------------------------------------------ Options */
+
+/* The options table: field, environment variable, default, minimum, maximum,
+ * meaning. Read once, at the first rcgc__options() call; docs/tuning.md quotes
+ * the same strings. Integer options only; a value outside [min, max] or not a
+ * number is reported on stderr and the default is kept. */
+#define RCGC_OPTIONS(X)                                                                            \
+    X(show_stats, "RCGC_SHOW_STATS", 0, 0, 1, "print rcgc's statistics to stderr at exit")         \
+    X(decommit_lazy, "RCGC_DECOMMIT_LAZY", 0, 0, 1,                                                \
+      "decommit with MADV_FREE (lazy) instead of MADV_DONTNEED (RSS drops at once)")               \
+    X(huge_pages, "RCGC_HUGE_PAGES", 0, 0, 1,                                                      \
+      "ask for transparent huge pages on arena-sized mappings")
+
+struct rcgc_options {
+#define RCGC_OPTION_FIELD(field, env, def, lo, hi, doc) long field;
+    RCGC_OPTIONS(RCGC_OPTION_FIELD)
+#undef RCGC_OPTION_FIELD
+};
+
+/* The options, read from the environment on the first call. */
+const struct rcgc_options *rcgc__options(void);
+
+/* Print every layer's statistics to stderr (src/debug/exit_report.c);
+ * registered with atexit at start when RCGC_SHOW_STATS=1. */
+void rcgc__exit_report_print(void);
+
+/* Re-read the environment; for tests that set a variable after start. Not
+ * safe while other threads run rcgc code. */
+void rcgc__options_reload_for_tests(void);
+
+#endif /* RCGC_BASE_INTERNAL_H */
