@@ -7,6 +7,7 @@
  *
  *   rcgc/common.h  export macro, version, fatal-error handler
  *   rcgc/raw.h     layer 1: portable raw memory, counters, failure injection
+ *   rcgc/alloc.h   layer 2: the small-object allocator, malloc-compatible
  *
  * Link with -lrcgc (pkg-config --libs rcgc) or rcgc::rcgc (find_package).
  */
@@ -15,5 +16,6 @@
 
 #include <rcgc/common.h>
 #include <rcgc/raw.h>
+#include <rcgc/alloc.h>
 
 #endif /* RCGC_H */

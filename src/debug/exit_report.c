@@ -7,8 +7,12 @@
  */
 #include "base/base_internal.h"
 
+#include <rcgc/alloc.h>
 #include <rcgc/raw.h>
 
 #include <stdio.h>
 
-void rcgc__exit_report_print(void) { rcgc_print_raw_stats(stderr); }
+void rcgc__exit_report_print(void) {
+    rcgc_print_alloc_stats(stderr);
+    rcgc_print_raw_stats(stderr);
+}

@@ -1,0 +1,216 @@
+/* src/alloc/alloc.c - the public allocation API and its fast paths.
+ *
+ * Shares nothing of its own: the fast paths touch only the calling thread's
+ * heap and the pools it owns; everything else is a call into heap.c (pool
+ * refills), large.c (whole slices and huge mappings) or misuse.c (checks
+ * and reports on the slow free path).
+ *
+ * Budgets, measured by bench/malloc_mix and bench/binary_trees:
+ *   malloc fast path: TLS load, class table load, two loads and three
+ *     stores to the owned pool and block; no atomic RMW, no fence.
+ *   free fast path: registry byte load, descriptor loads, a multiply for
+ *     the block check, three stores; no atomic RMW, no fence.
+ */
+#include "alloc/alloc_internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* Checked builds fill fresh blocks with 0xAB and freed blocks with 0xFE, so
+ * a read of uninitialized or freed memory shows a recognizable pattern. */
+#if RCGC_CHECKS >= 2
+#define FILL_FRESH(block, size) memset((block), 0xAB, (size))
+#define FILL_FREED(block, size) memset((block), 0xFE, (size))
+#else
+#define FILL_FRESH(block, size) ((void)0)
+#define FILL_FREED(block, size) ((void)0)
+#endif
+
+static void *refuse(int error) {
+    errno = error;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ malloc */
+
+RCGC_NOINLINE static void *malloc_slow(size_t size) {
+    if (RCGC_UNLIKELY(size > (size_t)PTRDIFF_MAX))
+        return refuse(ENOMEM);
+    if (size <= RCGC_POOL_BLOCK_MAX) {
+        void *block = rcgc__heap_malloc_slow(size, rcgc__size_class_of(size));
+        if (block != NULL)
+            FILL_FRESH(block, rcgc__classes[rcgc__size_class_of(size)].block_size);
+        return block;
+    }
+    if (size <= RCGC_LARGE_MAX)
+        return rcgc__large_malloc(size, 0, false);
+    return rcgc__huge_malloc(size, 0);
+}
+
+void *rcgc_malloc(size_t size) {
+    if (RCGC_LIKELY(size <= RCGC_SMALL_MAX)) {
+        struct pool *pool = rcgc__my_heap->avail[size_class_of_small(size)];
+        struct block *block = pool->free;
+        if (RCGC_LIKELY(block != NULL)) {
+            pool->free = block->next;
+            block->cookie = 0;
+            atomic_store_explicit(&pool->used,
+                                  atomic_load_explicit(&pool->used, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
+            FILL_FRESH(block, pool->block_size);
+            return block;
+        }
+    }
+    return malloc_slow(size);
+}
+
+/* -------------------------------------------------------------------- free */
+
+static inline void free_to_owned_pool(struct heap *heap, struct pool *pool, struct block *block) {
+    FILL_FREED(block, pool->block_size);
+    block->next = pool->free;
+    block->cookie = block_cookie(block);
+    pool->free = block;
+    uint32_t used = atomic_load_explicit(&pool->used, memory_order_relaxed) - 1;
+    atomic_store_explicit(&pool->used, used, memory_order_relaxed);
+    if (RCGC_UNLIKELY(used == 0 || pool->list == LIST_FULL))
+        rcgc__heap_pool_freed_owner(heap, pool);
+}
+
+void rcgc__free_slow(void *ptr) {
+    enum registry_entry entry = registry_lookup(ptr);
+    if (entry == REGISTRY_NONE)
+        rcgc__report_not_owned(ptr, "rcgc_free");
+    struct arena *arena = arena_of(ptr);
+    if (entry != REGISTRY_ARENA) {
+        rcgc__huge_free(arena, ptr);
+        return;
+    }
+    struct pool *pool = pool_of(arena, ptr);
+    uint8_t kind = atomic_load_explicit(&pool->kind, memory_order_relaxed);
+    if (kind == POOL_LARGE) {
+        rcgc__large_free(arena, pool, ptr);
+        return;
+    }
+    if (kind != POOL_SMALL)
+        rcgc__report_bad_block(NULL, ptr, "free of a pointer into unused arena memory",
+                               "rcgc_free");
+    uint32_t index = pool_block_index(pool, ptr);
+    if (index == UINT32_MAX)
+        rcgc__report_bad_block(pool, ptr, "free of an interior pointer", "rcgc_free");
+    if (index >= atomic_load_explicit(&pool->bumped, memory_order_relaxed))
+        rcgc__report_bad_block(pool, ptr, "free of a block never allocated", "rcgc_free");
+    struct block *block = ptr;
+    if (block->cookie == block_cookie(block))
+        rcgc__report_bad_block(pool, ptr, "double free of", "rcgc_free");
+    struct heap *heap = rcgc__my_heap;
+    if (atomic_load_explicit(&pool->owner, memory_order_relaxed) == heap) {
+        free_to_owned_pool(heap, pool, block);
+        return;
+    }
+    rcgc__heap_note_remote_free(heap);
+    FILL_FREED(block, pool->block_size);
+    rcgc__pool_push_remote(pool, block);
+}
+
+void rcgc_free(void *ptr) {
+    if (RCGC_LIKELY(registry_lookup(ptr) == REGISTRY_ARENA)) {
+        struct pool *pool = pool_of(arena_of(ptr), ptr);
+        struct heap *heap = rcgc__my_heap;
+        struct block *block = ptr;
+        if (RCGC_LIKELY(atomic_load_explicit(&pool->owner, memory_order_relaxed) == heap &&
+                        pool_block_index(pool, ptr) <
+                            atomic_load_explicit(&pool->bumped, memory_order_relaxed) &&
+                        block->cookie != block_cookie(block))) {
+            free_to_owned_pool(heap, pool, block);
+            return;
+        }
+    } else if (ptr == NULL) {
+        return;
+    }
+    rcgc__free_slow(ptr);
+}
+
+/* ------------------------------------------------------- calloc, realloc */
+
+void *rcgc_calloc(size_t count, size_t size) {
+    size_t total;
+    if (RCGC_UNLIKELY(__builtin_mul_overflow(count, size, &total)))
+        return refuse(ENOMEM);
+    if (total > RCGC_POOL_BLOCK_MAX && total <= RCGC_LARGE_MAX)
+        return rcgc__large_malloc(total, 0, true);
+    void *block = rcgc_malloc(total);
+    /* Huge mappings are fresh from the kernel: already zero. */
+    if (block != NULL && total <= RCGC_POOL_BLOCK_MAX)
+        memset(block, 0, total);
+    return block;
+}
+
+void *rcgc_realloc(void *ptr, size_t size) {
+    if (ptr == NULL)
+        return rcgc_malloc(size);
+    size_t usable = rcgc_usable_size(ptr); /* also validates ptr */
+    if (size <= usable && size >= usable / 2 && size > 0)
+        return ptr;
+    void *moved = rcgc_malloc(size);
+    if (moved == NULL)
+        return NULL;
+    memcpy(moved, ptr, size < usable ? size : usable);
+    rcgc_free(ptr);
+    return moved;
+}
+
+/* ---------------------------------------------------- aligned, usable size */
+
+void *rcgc_aligned_alloc(size_t alignment, size_t size) {
+    if (alignment == 0 || (alignment & (alignment - 1)) != 0)
+        return refuse(EINVAL);
+    if (alignment <= 16)
+        return rcgc_malloc(size);
+    if (RCGC_UNLIKELY(size > (size_t)PTRDIFF_MAX))
+        return refuse(ENOMEM);
+    /* Pools start on 64 KiB boundaries and power-of-two classes fill them
+     * back to back, so a power-of-two class at least as large as the
+     * alignment is aligned with no padding. */
+    size_t need = size > alignment ? size : alignment;
+    if (alignment <= RCGC_SLICE_SIZE && need <= RCGC_POOL_BLOCK_MAX) {
+        size_t pow2 = (size_t)1 << (64 - __builtin_clzll((unsigned long long)need - 1));
+        return rcgc_malloc(pow2);
+    }
+    if (size <= RCGC_LARGE_MAX && alignment <= RCGC_LARGE_MAX)
+        return rcgc__large_malloc(size == 0 ? 1 : size, alignment, false);
+    return rcgc__huge_malloc(size, alignment);
+}
+
+size_t rcgc_usable_size(const void *ptr) {
+    if (ptr == NULL)
+        return 0;
+    enum registry_entry entry = registry_lookup(ptr);
+    if (entry == REGISTRY_NONE)
+        rcgc__report_not_owned(ptr, "rcgc_usable_size");
+    struct arena *arena = arena_of(ptr);
+    if (entry != REGISTRY_ARENA)
+        return rcgc__huge_usable(arena, ptr);
+    const struct pool *pool = pool_of(arena, ptr);
+    uint8_t kind = atomic_load_explicit(&pool->kind, memory_order_relaxed);
+    if (kind == POOL_LARGE && ptr == pool->start)
+        return pool->block_size;
+    if (kind != POOL_SMALL || pool_block_index(pool, ptr) == UINT32_MAX)
+        rcgc__report_bad_block(kind == POOL_SMALL ? pool : NULL, ptr,
+                               "size asked of a pointer that is not a block", "rcgc_usable_size");
+    return pool->block_size;
+}
+
+bool rcgc_owns(const void *ptr) { return registry_lookup(ptr) != REGISTRY_NONE; }
+
+void rcgc_heap_collect(bool force) { rcgc__heap_collect_owner(force); }
+
+/* fork(): the child can allocate at once, and pools of threads that did not
+ * survive the fork become adoptable. */
+static void fork_prepare(void) { rcgc__heap_fork_prepare(); }
+static void fork_parent(void) { rcgc__heap_fork_parent(); }
+static void fork_child(void) { rcgc__heap_fork_child(); }
+
+__attribute__((constructor)) static void register_fork_handlers(void) {
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}

@@ -1,0 +1,360 @@
+/* src/alloc/alloc_internal.h - layer 2: size classes, pools, arenas, heaps.
+ *
+ * Owned by one thread: a heap, the pools it owns (their free lists, `used`,
+ *   `bumped`, list links) and its counters.
+ * Shared:
+ *   - each pool's remote_free stack: any thread pushes with a CAS; the owner
+ *     takes it whole with one exchange (remote_free.c);
+ *   - each pool's owner field: written by the owner (abandon) or an adopter
+ *     holding abandoned_mutex; read by any freeing thread;
+ *   - arenas' slice maps and commit state, the arena list, large and huge
+ *     blocks: arena_mutex (arena.c, large.c);
+ *   - the abandoned-pool list and the heap list: their own mutexes (heap.c);
+ *   - the arena registry (one bit per 64 MiB of address space): set and
+ *     cleared under arena_mutex, read lock-free by every free.
+ * Fields only the owner writes are still _Atomic, accessed relaxed, so TSan
+ * sees the statistics reader (stats.c) and abandon/adopt hand-overs.
+ *
+ * Invariants, checked by rcgc__alloc_pool_check() when RCGC_CHECKS >= 2:
+ *   P1  used + len(free) + len(remote_free) + (capacity - bumped) == capacity
+ *       (exact only while no remote free is in flight; the checker runs it
+ *       on the owner with remote frees collected first)
+ *   P2  a pool with used == 0 is the current pool of its class or has been
+ *       returned to its arena (owner path) or is abandoned (then adopted and
+ *       released by the next adopter)
+ *   P3  a pool's size class does not change while it is in use
+ *   A1  a slice is marked used in its arena's slice map exactly when it
+ *       belongs to a pool in use (small, large) or to the arena header
+ *   A2  a free slice is committed or decommitted as its commit bit says
+ */
+#ifndef RCGC_ALLOC_INTERNAL_H
+#define RCGC_ALLOC_INTERNAL_H
+
+#include "raw/raw_internal.h"
+
+#include <rcgc/alloc.h>
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* --------------------------------------------------------------- Geometry
+ *
+ *  An arena: 64 MiB, 64 MiB-aligned, 1024 slices of 64 KiB.
+ *
+ *  +----------+----------+--------+--------+--------+-----+---------+
+ *  | header:  struct     | pool A | pool B (3 slices)   | ... free  |
+ *  | arena + pools[1024] | 1 slc  |                     |           |
+ *  +----------+----------+--------+--------+--------+-----+---------+
+ *  ^ arena = ptr & ~(64 MiB - 1)   ^ slice i = arena + i * 64 KiB
+ *
+ *  pools[i] describes slice i. A pool spanning several slices is described
+ *  by its first slice's entry; the later entries hold `back`, the distance
+ *  to it. Why descriptors apart from the blocks: the blocks of a pool are
+ *  contiguous and 64 KiB-aligned, so every power-of-two class up to 64 KiB
+ *  is naturally aligned (aligned_alloc needs no padding), and a stray write
+ *  past a block cannot reach allocator metadata.
+ */
+#define RCGC_ARENA_SHIFT 26
+#define RCGC_ARENA_SIZE ((size_t)1 << RCGC_ARENA_SHIFT)
+#define RCGC_SLICE_SHIFT 16
+#define RCGC_SLICE_SIZE ((size_t)1 << RCGC_SLICE_SHIFT)
+#define RCGC_SLICES_PER_ARENA (RCGC_ARENA_SIZE / RCGC_SLICE_SIZE)
+#define RCGC_SLICE_WORDS (RCGC_SLICES_PER_ARENA / 64)
+
+/* Size classes: 16-byte steps to 128 B, then four classes per doubling
+ * (160, 192, 224, 256, 320, ...) up to 128 KiB, as jemalloc spaces them:
+ * at most 25 % internal waste above 128 B, at most 12.5 % for most sizes. */
+#define RCGC_SMALL_MAX 1024 /* sizes served by the lookup table */
+#define RCGC_POOL_BLOCK_MAX ((size_t)128 << 10)
+#define RCGC_CLASS_COUNT 48
+/* Above RCGC_POOL_BLOCK_MAX: one block per pool of whole slices, up to
+ * RCGC_LARGE_MAX; beyond that, a mapping of its own (huge). */
+#define RCGC_LARGE_MAX ((size_t)32 << 20)
+/* Pools hold at least this many blocks, so a pool's header cost and its
+ * trip through the arena mutex are shared by enough allocations. */
+#define RCGC_POOL_MIN_BLOCKS 8
+
+static_assert((RCGC_ARENA_SIZE & (RCGC_ARENA_SIZE - 1)) == 0, "arena_of() masks the address");
+static_assert(RCGC_SLICES_PER_ARENA % 64 == 0, "slice maps are whole 64-bit words");
+static_assert(RCGC_POOL_BLOCK_MAX <= (size_t)1 << 19,
+              "block index reciprocal is exact below 512 KiB");
+
+struct class_info {
+    uint32_t block_size;
+    uint32_t span;       /* slices per pool */
+    uint32_t capacity;   /* blocks per pool */
+    uint64_t reciprocal; /* ceil(2^40 / block_size): offset -> block index */
+};
+
+extern struct class_info rcgc__classes[RCGC_CLASS_COUNT];
+extern uint8_t rcgc__class_of_small[RCGC_SMALL_MAX / 16 + 1];
+
+/* Fill the tables; idempotent, called once before the first heap exists. */
+void rcgc__size_class_init(void);
+
+/* The class serving @size (<= RCGC_POOL_BLOCK_MAX). */
+unsigned rcgc__size_class_of(size_t size);
+
+static inline unsigned size_class_of_small(size_t size) {
+    return rcgc__class_of_small[(size + 15) >> 4];
+}
+
+/* ------------------------------------------------------------------ Blocks */
+
+/* A free block. `cookie` is block ^ rcgc__free_secret while the block is
+ * free and 0 once handed out, so freeing a block that is already free is
+ * caught by one load and compare (misuse.c) without walking any list. */
+struct block {
+    struct block *next;
+    uintptr_t cookie;
+};
+
+extern uintptr_t rcgc__free_secret;
+
+static inline uintptr_t block_cookie(const struct block *b) {
+    return (uintptr_t)b ^ rcgc__free_secret;
+}
+
+/* ------------------------------------------------------------------- Pools */
+
+enum pool_kind {
+    POOL_FREE = 0, /* slice not in use */
+    POOL_HEADER,   /* the arena's own header slices */
+    POOL_SMALL,    /* blocks of one class, owned by a heap */
+    POOL_LARGE,    /* one block of whole slices, owned by nobody */
+    POOL_INTERIOR, /* a later slice of a multi-slice pool: see `back` */
+};
+
+enum pool_list {
+    LIST_NONE = 0,
+    LIST_AVAIL, /* the heap's class list: may have free blocks */
+    LIST_FULL,  /* the heap's full list: none free when it was moved there */
+    LIST_ABANDONED,
+};
+
+struct heap;
+
+/* A pool descriptor is two cache lines, 64-byte aligned:
+ *   line 1: what the owner's fast paths read and write;
+ *   line 2: the remote-free stack other threads CAS on, and the cold links.
+ * Why: descriptors of pools owned by different threads sit side by side in
+ * the arena header; sharing a line would make two owners' fast paths
+ * ping-pong it (bench/false_sharing and bench/larson show that cost). */
+struct pool {
+    /* Line 1. Owner-only unless noted. */
+    struct block *free;
+    _Atomic uint32_t used;   /* handed out, not back with the owner (P1) */
+    _Atomic uint32_t bumped; /* blocks carved from the pool so far */
+    uint32_t capacity;
+    uint32_t block_size;
+    uint64_t reciprocal;          /* ceil(2^40 / block_size) */
+    char *start;                  /* first block */
+    _Atomic(struct heap *) owner; /* any thread reads; NULL: abandoned or large */
+    _Atomic uint8_t kind;         /* enum pool_kind; stats and checks read it */
+    uint8_t size_class;
+    uint8_t list;  /* enum pool_list */
+    uint8_t fresh; /* every slice was zero when taken: calloc may skip memset */
+    uint32_t span; /* slices */
+    uint32_t back; /* POOL_INTERIOR: entries back to the pool's first slice */
+    /* Line 2. */
+    _Alignas(64) _Atomic(struct block *) remote_free; /* any thread pushes */
+    struct pool *next, *prev;                         /* owner's lists, or arena_mutex */
+};
+
+static_assert(sizeof(struct pool) == 128, "a pool descriptor is two cache lines");
+static_assert(offsetof(struct pool, remote_free) == 64, "remote frees touch only line 2");
+
+struct arena {
+    struct pool pools[RCGC_SLICES_PER_ARENA];
+    /* arena_mutex */
+    uint64_t used_map[RCGC_SLICE_WORDS];      /* A1 */
+    uint64_t committed_map[RCGC_SLICE_WORDS]; /* A2 */
+    uint32_t slices_used;
+    uint32_t header_slices;
+    size_t huge_size; /* 0 for an arena; the mapping's size for a huge block */
+    struct arena *next;
+};
+
+static inline struct arena *arena_of(const void *ptr) {
+    return (struct arena *)((uintptr_t)ptr & ~(uintptr_t)(RCGC_ARENA_SIZE - 1));
+}
+
+static inline struct pool *pool_of(struct arena *arena, const void *ptr) {
+    size_t slice = ((uintptr_t)ptr - (uintptr_t)arena) >> RCGC_SLICE_SHIFT;
+    struct pool *pool = &arena->pools[slice];
+    return pool - pool->back;
+}
+
+/* The block index of @ptr in @pool, or UINT32_MAX when @ptr is not at the
+ * start of a block (interior) or lies before the first block. */
+static inline uint32_t pool_block_index(const struct pool *pool, const void *ptr) {
+    uintptr_t offset = (uintptr_t)ptr - (uintptr_t)pool->start;
+    uint64_t index = ((uint64_t)offset * pool->reciprocal) >> 40;
+    if (RCGC_UNLIKELY(offset >= (uintptr_t)pool->capacity * pool->block_size ||
+                      index * pool->block_size != offset))
+        return UINT32_MAX;
+    return (uint32_t)index;
+}
+
+/* ------------------------------------------------------------ The registry */
+
+/* One byte per 64 MiB of the 47-bit user address space (2 MiB of BSS, of
+ * which only the pages covering rcgc's own mappings are ever touched):
+ * what lives in that unit. Written under arena_mutex before the first block
+ * there is handed out and after the last is gone; read lock-free by frees,
+ * which are ordered after the allocation by whatever handed the block over. */
+enum registry_entry {
+    REGISTRY_NONE = 0,
+    REGISTRY_ARENA,      /* an arena starts here */
+    REGISTRY_HUGE,       /* a huge mapping's header starts here */
+    REGISTRY_HUGE_AFTER, /* a huge block aligned to >= 64 MiB starts here;
+                            its header is in the unit before */
+};
+
+#define RCGC_REGISTRY_BITS 47
+
+extern _Atomic uint8_t rcgc__registry[(size_t)1 << (RCGC_REGISTRY_BITS - RCGC_ARENA_SHIFT)];
+
+static inline enum registry_entry registry_lookup(const void *ptr) {
+    uintptr_t unit = (uintptr_t)ptr >> RCGC_ARENA_SHIFT;
+    if (RCGC_UNLIKELY(unit >> (RCGC_REGISTRY_BITS - RCGC_ARENA_SHIFT) != 0))
+        return REGISTRY_NONE;
+    return (enum registry_entry)atomic_load_explicit(&rcgc__registry[unit], memory_order_relaxed);
+}
+
+/* Mark the 64 MiB unit at @base (64 MiB-aligned); arena_mutex held. */
+void rcgc__registry_set_locked(const void *base, enum registry_entry entry);
+
+/* ------------------------------------------------------------------ Arenas */
+
+/* Take @span free slices (aligned to @align_slices, a power of two) for a
+ * pool, recommitting decommitted ones. Returns the pool descriptor (kind
+ * still POOL_FREE, `fresh` set when every slice was decommitted or new), or
+ * NULL with errno = ENOMEM when no arena can be mapped. */
+struct pool *rcgc__arena_take(uint32_t span, uint32_t align_slices);
+
+/* Give a pool's slices back to its arena; decommits beyond the retained
+ * budget and unmaps an empty arena beyond the first (purge policy). */
+void rcgc__arena_give_back(struct pool *pool);
+
+/* Decommit every free committed slice and unmap every empty arena. */
+void rcgc__arena_purge_all(void);
+
+/* How many arenas are mapped now and ever were (arena_mutex taken). */
+void rcgc__arena_counts(uint64_t *current, uint64_t *total);
+
+/* True when arena_mutex is held by someone (for _locked asserts). */
+bool rcgc__arena_mutex_held(void);
+
+/* Walk every pool in use (small and large) under arena_mutex. */
+void rcgc__arena_foreach_pool(void (*visit)(const struct pool *pool, void *arg), void *arg);
+
+void rcgc__arena_lock(void);
+void rcgc__arena_unlock(void);
+
+/* ------------------------------------------------------------------- Pools */
+
+/* Prepare slices taken from an arena as a pool of @size_class owned by @heap. */
+void rcgc__pool_init_owner(struct pool *pool, unsigned size_class, struct heap *heap);
+
+/* Carve up to one page worth of never-used blocks onto the free list.
+ * Returns false when the pool is fully carved. */
+bool rcgc__pool_carve_owner(struct pool *pool);
+
+/* Take the remote-free stack and move it onto the free list; returns the
+ * number of blocks taken. */
+uint32_t rcgc__pool_collect_remote_owner(struct pool *pool);
+
+/* Push @block onto @pool's remote-free stack; any thread. */
+void rcgc__pool_push_remote(struct pool *pool, struct block *block);
+
+/* P1 and P3 for one pool; fatal on failure. Owner only, remote collected. */
+void rcgc__alloc_pool_check(const struct pool *pool);
+
+/* ------------------------------------------------------------------- Heaps */
+
+#define RCGC_ALLOC_COUNTERS(X)                                                                     \
+    X(mallocs_slow, "allocations that took the slow path")                                         \
+    X(frees_remote, "blocks freed by a thread that does not own their pool")                       \
+    X(pools_taken, "pools taken from arenas")                                                      \
+    X(pools_released, "empty pools returned to arenas")                                            \
+    X(pools_adopted, "abandoned pools adopted by a live thread")
+
+struct heap { /* 64-byte aligned (heap.c) so no two heaps share a line */
+    /* avail[c]: head is the current pool of class c (a never-NULL sentinel
+     * with no free blocks when there is none, so the fast path has one
+     * branch). */
+    struct pool *avail[RCGC_CLASS_COUNT];
+    struct pool *full[RCGC_CLASS_COUNT];
+#define RCGC_HEAP_COUNTER(name, doc) _Atomic uint64_t name;
+    RCGC_ALLOC_COUNTERS(RCGC_HEAP_COUNTER)
+#undef RCGC_HEAP_COUNTER
+    struct heap *next_heap; /* every heap ever made: heap_list_mutex */
+    bool in_use;
+};
+
+extern struct pool rcgc__empty_pool; /* the sentinel: free == NULL, used never read */
+
+/* The calling thread's heap, or NULL before its first allocation. Initial-
+ * exec TLS: one %fs-relative load, also in the LD_PRELOAD library. */
+extern _Thread_local struct heap *rcgc__my_heap __attribute__((tls_model("initial-exec")));
+
+/* The slow half of rcgc_malloc for pool sizes: attaches a heap if needed,
+ * refills the class from remote frees, carving, full pools, abandoned pools
+ * or a new pool. NULL with errno = ENOMEM on failure. */
+void *rcgc__heap_malloc_slow(size_t size, unsigned size_class);
+
+/* The owner freed into @pool and it became empty or was on the full list:
+ * an empty pool goes back to its arena unless it is the class's current
+ * pool (hysteresis against take/release ping-pong, P2); a full one returns
+ * to avail. */
+void rcgc__heap_pool_freed_owner(struct heap *heap, struct pool *pool);
+
+/* Collect remote frees everywhere, release empty pools (all of them when
+ * @force), adopt abandoned pools. Calling thread's heap only. */
+void rcgc__heap_collect_owner(bool force);
+
+/* Count a free into another thread's pool, on @heap's counters (or a
+ * shared one when the thread has no heap). */
+void rcgc__heap_note_remote_free(struct heap *heap);
+
+enum alloc_counter {
+#define RCGC_ALLOC_ENUM(name, doc) ALLOC_COUNTER_##name,
+    RCGC_ALLOC_COUNTERS(RCGC_ALLOC_ENUM)
+#undef RCGC_ALLOC_ENUM
+        ALLOC_COUNTER_COUNT
+};
+
+/* Sum of every heap's counters (live and retired). */
+void rcgc__heap_counters(uint64_t out[ALLOC_COUNTER_COUNT]);
+
+/* fork(): lock everything before, unlock after; the child adopts nothing
+ * but makes every other thread's heap abandoned. */
+void rcgc__heap_fork_prepare(void);
+void rcgc__heap_fork_parent(void);
+void rcgc__heap_fork_child(void);
+
+/* ------------------------------------------------------------ Large, huge */
+
+void *rcgc__large_malloc(size_t size, size_t alignment, bool zero);
+void rcgc__large_free(struct arena *arena, struct pool *pool, void *ptr);
+void *rcgc__huge_malloc(size_t size, size_t alignment);
+void rcgc__huge_free(struct arena *arena, void *ptr);
+size_t rcgc__huge_usable(struct arena *arena, const void *ptr);
+void rcgc__huge_counts(uint64_t *blocks, uint64_t *bytes);
+
+/* ------------------------------------------------------------------ Misuse */
+
+/* Every report names the address, what is wrong and where; all are fatal. */
+RCGC_NORETURN RCGC_COLD void rcgc__report_not_owned(const void *ptr, const char *where);
+RCGC_NORETURN RCGC_COLD void rcgc__report_bad_block(const struct pool *pool, const void *ptr,
+                                                    const char *what, const char *where);
+
+/* Checks run on every free, before the block is trusted. */
+void rcgc__free_slow(void *ptr);
+
+#endif /* RCGC_ALLOC_INTERNAL_H */

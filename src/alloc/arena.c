@@ -1,0 +1,276 @@
+/* src/alloc/arena.c - arenas: 64 MiB mappings carved into 64 KiB slices for
+ * pools, the registry that says which addresses are rcgc's, and the purge
+ * policy that gives free slices back to the OS.
+ *
+ * Shared by every thread, behind arena_mutex: the arena list, each arena's
+ * slice maps, the descriptors of free and large slices, the registry writes.
+ * Taken about once per 64 KiB a thread allocates, so one mutex costs little;
+ * the fast paths never take it.
+ *
+ * Purge policy (why memory comes back without a call into rcgc): a pool
+ * returned to its arena keeps its slices committed only while the free
+ * committed slices of all arenas stay within RCGC_ARENA_RETAIN_KIB; beyond
+ * that they are decommitted at once. An arena left empty is unmapped unless
+ * it is the last one. Seed 003's demand: RSS falls back when a large
+ * structure is freed (bench/rss_after_free).
+ */
+#include "alloc/alloc_internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+_Atomic uint8_t rcgc__registry[(size_t)1 << (RCGC_REGISTRY_BITS - RCGC_ARENA_SHIFT)];
+
+static pthread_mutex_t arena_mutex = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic bool arena_mutex_taken; /* for _locked asserts only */
+static struct arena *arenas;           /* arena_mutex */
+static uint64_t arenas_current, arenas_total, free_committed_slices;
+
+void rcgc__arena_lock(void) {
+    pthread_mutex_lock(&arena_mutex);
+    atomic_store_explicit(&arena_mutex_taken, true, memory_order_relaxed);
+}
+
+void rcgc__arena_unlock(void) {
+    atomic_store_explicit(&arena_mutex_taken, false, memory_order_relaxed);
+    pthread_mutex_unlock(&arena_mutex);
+}
+
+bool rcgc__arena_mutex_held(void) {
+    return atomic_load_explicit(&arena_mutex_taken, memory_order_relaxed);
+}
+
+void rcgc__registry_set_locked(const void *base, enum registry_entry entry) {
+    rcgc_assert_internal(rcgc__arena_mutex_held());
+    uintptr_t unit = (uintptr_t)base >> RCGC_ARENA_SHIFT;
+    if (unit >> (RCGC_REGISTRY_BITS - RCGC_ARENA_SHIFT) != 0)
+        rcgc__fatal("rcgc: the kernel mapped %p above the 47-bit address space", base);
+    atomic_store_explicit(&rcgc__registry[unit], (uint8_t)entry, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------ Slice maps */
+
+static bool bit_get(const uint64_t *map, uint32_t i) { return (map[i / 64] >> (i % 64)) & 1u; }
+
+static void bits_set(uint64_t *map, uint32_t first, uint32_t count, bool value) {
+    for (uint32_t i = first; i < first + count; i++) {
+        uint64_t mask = (uint64_t)1 << (i % 64);
+        map[i / 64] = value ? map[i / 64] | mask : map[i / 64] & ~mask;
+    }
+}
+
+/* The first used slice in [first, first + count), or UINT32_MAX. */
+static uint32_t first_used(const struct arena *arena, uint32_t first, uint32_t count) {
+    for (uint32_t i = first; i < first + count;) {
+        uint64_t word = arena->used_map[i / 64] >> (i % 64);
+        if (word != 0) {
+            uint32_t at = i + (uint32_t)__builtin_ctzll(word);
+            return at < first + count ? at : UINT32_MAX;
+        }
+        i = (i / 64 + 1) * 64;
+    }
+    return UINT32_MAX;
+}
+
+static uint32_t align_up32(uint32_t value, uint32_t alignment) {
+    return (value + alignment - 1) & ~(alignment - 1);
+}
+
+/* First fit: pools are short-lived or long-lived in bulk, and first fit
+ * keeps the low slices busy so the high ones stay decommitted. */
+static uint32_t find_free_run_locked(const struct arena *arena, uint32_t span, uint32_t align) {
+    if (RCGC_SLICES_PER_ARENA - arena->slices_used < span)
+        return UINT32_MAX;
+    uint32_t i = align_up32(arena->header_slices, align);
+    while (i + span <= RCGC_SLICES_PER_ARENA) {
+        uint32_t used = first_used(arena, i, span);
+        if (used == UINT32_MAX)
+            return i;
+        i = align_up32(used + 1, align);
+    }
+    return UINT32_MAX;
+}
+
+/* ---------------------------------------------------- Arena map and unmap */
+
+static struct arena *arena_create_locked(void) {
+    struct arena *arena = rcgc__raw_map(RCGC_ARENA_SIZE, RCGC_ARENA_SIZE, 0);
+    if (arena == NULL)
+        return NULL;
+    uint32_t header = (uint32_t)((sizeof(struct arena) + RCGC_SLICE_SIZE - 1) / RCGC_SLICE_SIZE);
+    /* The pages are untouched, so this costs the kernel nothing; it keeps
+     * bytes_committed an honest upper bound of what can be resident. */
+    size_t header_bytes = (size_t)header * RCGC_SLICE_SIZE;
+    rcgc__raw_decommit((char *)arena + header_bytes, RCGC_ARENA_SIZE - header_bytes);
+    arena->header_slices = header;
+    arena->slices_used = header;
+    bits_set(arena->used_map, 0, header, true);
+    bits_set(arena->committed_map, 0, header, true);
+    for (uint32_t i = 0; i < header; i++)
+        atomic_store_explicit(&arena->pools[i].kind, POOL_HEADER, memory_order_relaxed);
+    /* Append: first fit then prefers older arenas, so younger ones drain. */
+    struct arena **tail = &arenas;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = arena;
+    arenas_current++;
+    arenas_total++;
+    rcgc__registry_set_locked(arena, REGISTRY_ARENA);
+    return arena;
+}
+
+static uint32_t committed_free_slices(const struct arena *arena) {
+    uint32_t count = 0;
+    for (uint32_t w = 0; w < RCGC_SLICE_WORDS; w++)
+        count += (uint32_t)__builtin_popcountll(arena->committed_map[w] & ~arena->used_map[w]);
+    return count;
+}
+
+static void arena_destroy_locked(struct arena *arena) {
+    rcgc_assert_internal(arena->slices_used == arena->header_slices);
+    for (struct arena **link = &arenas; *link != NULL; link = &(*link)->next)
+        if (*link == arena) {
+            *link = arena->next;
+            break;
+        }
+    rcgc__registry_set_locked(arena, REGISTRY_NONE);
+    uint32_t committed = committed_free_slices(arena) + arena->header_slices;
+    free_committed_slices -= committed - arena->header_slices;
+    arenas_current--;
+    rcgc__raw_unmap(arena, RCGC_ARENA_SIZE, RCGC_ARENA_SIZE - (size_t)committed * RCGC_SLICE_SIZE);
+}
+
+/* Decommit every committed run among the free slices of @arena. */
+static void arena_decommit_free_locked(struct arena *arena) {
+    uint32_t i = arena->header_slices;
+    while (i < RCGC_SLICES_PER_ARENA) {
+        if (bit_get(arena->used_map, i) || !bit_get(arena->committed_map, i)) {
+            i++;
+            continue;
+        }
+        uint32_t end = i;
+        while (end < RCGC_SLICES_PER_ARENA && !bit_get(arena->used_map, end) &&
+               bit_get(arena->committed_map, end))
+            end++;
+        rcgc__raw_decommit((char *)arena + (size_t)i * RCGC_SLICE_SIZE,
+                           (size_t)(end - i) * RCGC_SLICE_SIZE);
+        bits_set(arena->committed_map, i, end - i, false);
+        free_committed_slices -= end - i;
+        i = end;
+    }
+}
+
+/* ---------------------------------------------------------- Take and give */
+
+static struct pool *take_locked(uint32_t span, uint32_t align_slices) {
+    struct arena *arena = arenas;
+    uint32_t at = UINT32_MAX;
+    for (; arena != NULL; arena = arena->next)
+        if ((at = find_free_run_locked(arena, span, align_slices)) != UINT32_MAX)
+            break;
+    if (arena == NULL) {
+        if ((arena = arena_create_locked()) == NULL)
+            return NULL;
+        at = find_free_run_locked(arena, span, align_slices);
+        if (at == UINT32_MAX)
+            return NULL; /* span larger than an arena: callers prevent it */
+    }
+    bool all_decommitted = true;
+    for (uint32_t i = at; i < at + span;) {
+        if (bit_get(arena->committed_map, i)) {
+            all_decommitted = false;
+            free_committed_slices--;
+            i++;
+            continue;
+        }
+        uint32_t end = i;
+        while (end < at + span && !bit_get(arena->committed_map, end))
+            end++;
+        rcgc__raw_recommit((char *)arena + (size_t)i * RCGC_SLICE_SIZE,
+                           (size_t)(end - i) * RCGC_SLICE_SIZE);
+        i = end;
+    }
+    bits_set(arena->used_map, at, span, true);
+    bits_set(arena->committed_map, at, span, true);
+    arena->slices_used += span;
+
+    struct pool *pool = &arena->pools[at];
+    pool->span = span;
+    pool->back = 0;
+    /* Eagerly decommitted or never-touched pages read as zero; lazily
+     * decommitted ones (MADV_FREE) may still hold old data. */
+    pool->fresh = all_decommitted && !rcgc__options()->decommit_lazy;
+    pool->start = (char *)arena + (size_t)at * RCGC_SLICE_SIZE;
+    for (uint32_t i = 1; i < span; i++) {
+        pool[i].back = i;
+        atomic_store_explicit(&pool[i].kind, POOL_INTERIOR, memory_order_relaxed);
+    }
+    return pool;
+}
+
+struct pool *rcgc__arena_take(uint32_t span, uint32_t align_slices) {
+    rcgc__arena_lock();
+    struct pool *pool = take_locked(span, align_slices);
+    rcgc__arena_unlock();
+    if (pool == NULL)
+        errno = ENOMEM;
+    return pool;
+}
+
+void rcgc__arena_give_back(struct pool *pool) {
+    struct arena *arena = arena_of(pool);
+    uint32_t at = (uint32_t)(pool - arena->pools);
+    uint32_t span = pool->span;
+    rcgc__arena_lock();
+    for (uint32_t i = 0; i < span; i++) {
+        pool[i].back = 0;
+        atomic_store_explicit(&pool[i].kind, POOL_FREE, memory_order_relaxed);
+    }
+    bits_set(arena->used_map, at, span, false);
+    arena->slices_used -= span;
+    free_committed_slices += span;
+
+    uint64_t retain = (uint64_t)rcgc__options()->arena_retain_kib * 1024 / RCGC_SLICE_SIZE;
+    if (free_committed_slices > retain) {
+        rcgc__raw_decommit(pool->start, (size_t)span * RCGC_SLICE_SIZE);
+        bits_set(arena->committed_map, at, span, false);
+        free_committed_slices -= span;
+    }
+    if (arena->slices_used == arena->header_slices && arenas_current > 1)
+        arena_destroy_locked(arena);
+    rcgc__arena_unlock();
+}
+
+void rcgc__arena_purge_all(void) {
+    rcgc__arena_lock();
+    struct arena *arena = arenas;
+    while (arena != NULL) {
+        struct arena *next = arena->next;
+        if (arena->slices_used == arena->header_slices)
+            arena_destroy_locked(arena);
+        else
+            arena_decommit_free_locked(arena);
+        arena = next;
+    }
+    rcgc__arena_unlock();
+}
+
+/* ----------------------------------------------------------- Inspection */
+
+void rcgc__arena_counts(uint64_t *current, uint64_t *total) {
+    rcgc__arena_lock();
+    *current = arenas_current;
+    *total = arenas_total;
+    rcgc__arena_unlock();
+}
+
+void rcgc__arena_foreach_pool(void (*visit)(const struct pool *pool, void *arg), void *arg) {
+    rcgc__arena_lock();
+    for (struct arena *arena = arenas; arena != NULL; arena = arena->next)
+        for (uint32_t i = arena->header_slices; i < RCGC_SLICES_PER_ARENA; i++) {
+            uint8_t kind = atomic_load_explicit(&arena->pools[i].kind, memory_order_relaxed);
+            if (kind == POOL_SMALL || kind == POOL_LARGE)
+                visit(&arena->pools[i], arg);
+        }
+    rcgc__arena_unlock();
+}

@@ -1,0 +1,396 @@
+/* src/alloc/heap.c - per-thread heaps: the allocation slow path, the class
+ * lists, and what happens when a thread exits or forks.
+ *
+ * Owned by one thread: its heap and the pools on its lists.
+ * Shared: the heap list (heap_list_mutex; heaps are never freed, a retired
+ *   heap is reused by the next new thread), and the abandoned-pool list
+ *   (abandoned_mutex, with an atomic count so that the slow path looks at
+ *   it only when it is not empty).
+ *
+ * The lists of one class c in one heap:
+ *
+ *   avail[c] -> current <-> p2 <-> p3      may have free blocks; the head is
+ *                                          the pool the fast path uses
+ *   full[c]  -> f1 <-> f2                  had no free block when moved;
+ *                                          remote frees may refill them
+ *
+ * A pool moves avail -> full when it is exhausted (slow path), full ->
+ * avail when its owner frees into it (rcgc__heap_pool_freed_owner) or the
+ * slow path finds remote frees on it, and back to its arena when empty,
+ * unless it is the current pool (P2).
+ */
+#include "alloc/alloc_internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct pool rcgc__empty_pool;
+
+#define EMPTY_POOL_1 &rcgc__empty_pool
+#define EMPTY_POOL_8                                                                               \
+    EMPTY_POOL_1, EMPTY_POOL_1, EMPTY_POOL_1, EMPTY_POOL_1, EMPTY_POOL_1, EMPTY_POOL_1,            \
+        EMPTY_POOL_1, EMPTY_POOL_1
+static_assert(RCGC_CLASS_COUNT == 48, "no_heap's initializer lists every class");
+
+/* The heap of a thread that has none yet: every class is empty, so the
+ * fast path falls through to the slow path without a NULL test, and no
+ * pool's owner ever equals it. */
+static struct heap no_heap = {
+    .avail = {EMPTY_POOL_8, EMPTY_POOL_8, EMPTY_POOL_8, EMPTY_POOL_8, EMPTY_POOL_8, EMPTY_POOL_8},
+};
+
+_Thread_local struct heap *rcgc__my_heap __attribute__((tls_model("initial-exec"))) = &no_heap;
+
+static pthread_mutex_t heap_list_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct heap *all_heaps; /* heap_list_mutex */
+
+static pthread_mutex_t abandoned_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct pool *abandoned;           /* abandoned_mutex; linked by next */
+static _Atomic uint64_t abandoned_count; /* a hint read without the mutex */
+
+static pthread_key_t heap_key;
+static pthread_once_t heap_key_once = PTHREAD_ONCE_INIT;
+
+static void heap_retire(void *heap);
+
+static void create_heap_key(void) {
+    if (pthread_key_create(&heap_key, heap_retire) != 0)
+        rcgc__fatal("rcgc: pthread_key_create failed: no thread-exit hook for heaps");
+}
+
+static inline void counter_add(_Atomic uint64_t *counter, uint64_t delta) {
+    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + delta,
+                          memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------ Class lists */
+
+static void list_unlink(struct heap *heap, struct pool *pool) {
+    struct pool **head =
+        pool->list == LIST_FULL ? &heap->full[pool->size_class] : &heap->avail[pool->size_class];
+    if (pool->prev != NULL)
+        pool->prev->next = pool->next;
+    else
+        *head =
+            pool->next != NULL ? pool->next : (pool->list == LIST_FULL ? NULL : &rcgc__empty_pool);
+    if (pool->next != NULL)
+        pool->next->prev = pool->prev;
+    pool->next = pool->prev = NULL;
+    pool->list = LIST_NONE;
+}
+
+static void list_push_front(struct heap *heap, struct pool *pool, enum pool_list list) {
+    struct pool **head =
+        list == LIST_FULL ? &heap->full[pool->size_class] : &heap->avail[pool->size_class];
+    struct pool *old = *head == &rcgc__empty_pool ? NULL : *head;
+    pool->prev = NULL;
+    pool->next = old;
+    if (old != NULL)
+        old->prev = pool;
+    *head = pool;
+    pool->list = (uint8_t)list;
+}
+
+/* A pool coming back from the full list joins avail behind the current
+ * pool, never in front: displacing the current pool would strand it, and
+ * once empty it would be neither current nor looked at again (P2). */
+static void list_push_behind_current(struct heap *heap, struct pool *pool) {
+    struct pool *current = heap->avail[pool->size_class];
+    if (current == &rcgc__empty_pool) {
+        list_push_front(heap, pool, LIST_AVAIL);
+        return;
+    }
+    pool->prev = current;
+    pool->next = current->next;
+    if (current->next != NULL)
+        current->next->prev = pool;
+    current->next = pool;
+    pool->list = LIST_AVAIL;
+}
+
+static void pool_release_owner(struct heap *heap, struct pool *pool) {
+    list_unlink(heap, pool);
+    atomic_store_explicit(&pool->owner, NULL, memory_order_relaxed);
+    counter_add(&heap->pools_released, 1);
+    rcgc__arena_give_back(pool);
+}
+
+/* A pool the owner may allocate from again goes to avail; one with nothing
+ * free and nothing left to carve goes to full. */
+static void pool_file_owner(struct heap *heap, struct pool *pool) {
+    bool exhausted = pool->free == NULL &&
+                     atomic_load_explicit(&pool->bumped, memory_order_relaxed) == pool->capacity;
+    list_push_front(heap, pool, exhausted ? LIST_FULL : LIST_AVAIL);
+}
+
+/* -------------------------------------------------------------- Attaching */
+
+static struct heap *heap_attach(void) {
+    rcgc__size_class_init();
+    pthread_once(&heap_key_once, create_heap_key);
+    pthread_mutex_lock(&heap_list_mutex);
+    struct heap *heap = all_heaps;
+    while (heap != NULL && heap->in_use)
+        heap = heap->next_heap;
+    if (heap != NULL)
+        heap->in_use = true;
+    pthread_mutex_unlock(&heap_list_mutex);
+    if (heap == NULL) {
+        /* Heaps live for the whole process (reused, never freed), from the
+         * raw layer, 64-byte aligned so no two share a cache line. */
+        char *raw = rcgc_raw_calloc(1, sizeof(struct heap) + 63);
+        if (raw == NULL)
+            return NULL;
+        heap = (struct heap *)(void *)(raw + (64 - (uintptr_t)raw % 64) % 64);
+        for (unsigned c = 0; c < RCGC_CLASS_COUNT; c++)
+            heap->avail[c] = &rcgc__empty_pool;
+        heap->in_use = true;
+        pthread_mutex_lock(&heap_list_mutex);
+        heap->next_heap = all_heaps;
+        all_heaps = heap;
+        pthread_mutex_unlock(&heap_list_mutex);
+    }
+    pthread_setspecific(heap_key, heap);
+    rcgc__my_heap = heap;
+    return heap;
+}
+
+/* ------------------------------------------------------ Abandon and adopt */
+
+static void abandon_pool(struct pool *pool) {
+    pool->list = LIST_ABANDONED;
+    pool->prev = NULL;
+    atomic_store_explicit(&pool->owner, NULL, memory_order_relaxed);
+    pthread_mutex_lock(&abandoned_mutex);
+    pool->next = abandoned;
+    abandoned = pool;
+    atomic_fetch_add_explicit(&abandoned_count, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&abandoned_mutex);
+}
+
+/* Hand every pool on: empty ones go back to their arena, the rest to the
+ * abandoned list, where a live thread adopts them. Blocks in them stay
+ * valid; frees from any thread reach them through their remote stacks. */
+static void heap_give_up_pools(struct heap *heap) {
+    for (unsigned c = 0; c < RCGC_CLASS_COUNT; c++) {
+        struct pool *lists[2] = {heap->avail[c], heap->full[c]};
+        for (unsigned l = 0; l < 2; l++) {
+            struct pool *pool = lists[l] == &rcgc__empty_pool ? NULL : lists[l];
+            while (pool != NULL) {
+                struct pool *next = pool->next;
+                rcgc__pool_collect_remote_owner(pool);
+                pool->next = pool->prev = NULL;
+                pool->list = LIST_NONE;
+                if (atomic_load_explicit(&pool->used, memory_order_relaxed) == 0) {
+                    atomic_store_explicit(&pool->owner, NULL, memory_order_relaxed);
+                    counter_add(&heap->pools_released, 1);
+                    rcgc__arena_give_back(pool);
+                } else {
+                    abandon_pool(pool);
+                }
+                pool = next;
+            }
+        }
+        heap->avail[c] = &rcgc__empty_pool;
+        heap->full[c] = NULL;
+    }
+}
+
+static void heap_retire(void *raw_heap) {
+    struct heap *heap = raw_heap;
+    heap_give_up_pools(heap);
+    if (rcgc__my_heap == heap)
+        rcgc__my_heap = &no_heap;
+    pthread_mutex_lock(&heap_list_mutex);
+    heap->in_use = false;
+    pthread_mutex_unlock(&heap_list_mutex);
+}
+
+/* Adopt every abandoned pool; true when one with free blocks of
+ * @want_class (or any class, when RCGC_CLASS_COUNT) joined avail. */
+static bool adopt_abandoned(struct heap *heap, unsigned want_class) {
+    if (atomic_load_explicit(&abandoned_count, memory_order_relaxed) == 0)
+        return false;
+    pthread_mutex_lock(&abandoned_mutex);
+    struct pool *taken = abandoned;
+    abandoned = NULL;
+    atomic_store_explicit(&abandoned_count, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&abandoned_mutex);
+    bool found = false;
+    while (taken != NULL) {
+        struct pool *pool = taken;
+        taken = pool->next;
+        pool->next = NULL;
+        pool->list = LIST_NONE;
+        /* The mutex hand-over orders this after the abandoning thread's
+         * last writes to the pool; remote pushes stay ordered by the CAS. */
+        atomic_store_explicit(&pool->owner, heap, memory_order_relaxed);
+        counter_add(&heap->pools_adopted, 1);
+        rcgc__pool_collect_remote_owner(pool);
+        if (atomic_load_explicit(&pool->used, memory_order_relaxed) == 0) {
+            atomic_store_explicit(&pool->owner, NULL, memory_order_relaxed);
+            counter_add(&heap->pools_released, 1);
+            rcgc__arena_give_back(pool);
+            continue;
+        }
+        pool_file_owner(heap, pool);
+        if (pool->list == LIST_AVAIL &&
+            (want_class == pool->size_class || want_class == RCGC_CLASS_COUNT))
+            found = true;
+    }
+    return found;
+}
+
+/* --------------------------------------------------------------- Refilling */
+
+/* Full pools of @size_class that other threads have freed into go back to
+ * avail. A full pool is looked at only here, when the class has nothing
+ * else: one relaxed load per pool. */
+static bool refill_from_full(struct heap *heap, unsigned size_class) {
+    bool found = false;
+    struct pool *pool = heap->full[size_class];
+    while (pool != NULL) {
+        struct pool *next = pool->next;
+        if (atomic_load_explicit(&pool->remote_free, memory_order_relaxed) != NULL) {
+            rcgc__pool_collect_remote_owner(pool);
+            list_unlink(heap, pool);
+            list_push_front(heap, pool, LIST_AVAIL);
+            found = true;
+        }
+        pool = next;
+    }
+    return found;
+}
+
+static inline void *pool_pop_owner(struct pool *pool) {
+    struct block *block = pool->free;
+    pool->free = block->next;
+    block->cookie = 0;
+    atomic_store_explicit(&pool->used, atomic_load_explicit(&pool->used, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    return block;
+}
+
+void *rcgc__heap_malloc_slow(size_t size, unsigned size_class) {
+    (void)size;
+    struct heap *heap = rcgc__my_heap;
+    if (heap == &no_heap && (heap = heap_attach()) == NULL)
+        return NULL;
+    counter_add(&heap->mallocs_slow, 1);
+    for (;;) {
+        struct pool *pool = heap->avail[size_class];
+        if (pool != &rcgc__empty_pool) {
+            if (pool->free != NULL || rcgc__pool_collect_remote_owner(pool) > 0 ||
+                rcgc__pool_carve_owner(pool))
+                return pool_pop_owner(pool);
+            list_unlink(heap, pool);
+            list_push_front(heap, pool, LIST_FULL);
+            continue;
+        }
+        if (refill_from_full(heap, size_class) || adopt_abandoned(heap, size_class))
+            continue;
+        const struct class_info *info = &rcgc__classes[size_class];
+        pool = rcgc__arena_take(info->span, 1);
+        if (pool == NULL)
+            return NULL;
+        rcgc__pool_init_owner(pool, size_class, heap);
+        counter_add(&heap->pools_taken, 1);
+        list_push_front(heap, pool, LIST_AVAIL);
+    }
+}
+
+void rcgc__heap_pool_freed_owner(struct heap *heap, struct pool *pool) {
+    if (atomic_load_explicit(&pool->used, memory_order_relaxed) == 0 &&
+        heap->avail[pool->size_class] != pool) {
+        pool_release_owner(heap, pool);
+        return;
+    }
+    if (pool->list == LIST_FULL) {
+        list_unlink(heap, pool);
+        list_push_behind_current(heap, pool);
+    }
+}
+
+void rcgc__heap_collect_owner(bool force) {
+    struct heap *heap = rcgc__my_heap;
+    /* A thread with no heap still sweeps the pools of exited threads when
+     * asked to be thorough: it needs a heap to adopt them into. */
+    if (heap == &no_heap && force && atomic_load_explicit(&abandoned_count, memory_order_relaxed))
+        heap = heap_attach();
+    if (heap != NULL && heap != &no_heap) {
+        adopt_abandoned(heap, RCGC_CLASS_COUNT);
+        for (unsigned c = 0; c < RCGC_CLASS_COUNT; c++) {
+            struct pool *lists[2] = {heap->avail[c], heap->full[c]};
+            for (unsigned l = 0; l < 2; l++) {
+                struct pool *pool = lists[l] == &rcgc__empty_pool ? NULL : lists[l];
+                while (pool != NULL) {
+                    struct pool *next = pool->next;
+                    rcgc__pool_collect_remote_owner(pool);
+                    bool empty = atomic_load_explicit(&pool->used, memory_order_relaxed) == 0;
+                    if (empty && (force || heap->avail[c] != pool)) {
+                        pool_release_owner(heap, pool);
+                    } else if (pool->list == LIST_FULL && pool->free != NULL) {
+                        list_unlink(heap, pool);
+                        list_push_behind_current(heap, pool);
+                    }
+                    pool = next;
+                }
+            }
+        }
+    }
+    if (force)
+        rcgc__arena_purge_all();
+}
+
+/* ------------------------------------------------------------ Statistics */
+
+/* Remote frees by threads that never allocated (and so have no heap). */
+static _Atomic uint64_t remote_frees_without_heap;
+
+void rcgc__heap_note_remote_free(struct heap *heap) {
+    if (heap != &no_heap)
+        counter_add(&heap->frees_remote, 1);
+    else
+        atomic_fetch_add_explicit(&remote_frees_without_heap, 1, memory_order_relaxed);
+}
+
+void rcgc__heap_counters(uint64_t out[ALLOC_COUNTER_COUNT]) {
+    memset(out, 0, ALLOC_COUNTER_COUNT * sizeof out[0]);
+    pthread_mutex_lock(&heap_list_mutex);
+    for (struct heap *heap = all_heaps; heap != NULL; heap = heap->next_heap) {
+#define RCGC_HEAP_SUM(name, doc)                                                                   \
+    out[ALLOC_COUNTER_##name] += atomic_load_explicit(&heap->name, memory_order_relaxed);
+        RCGC_ALLOC_COUNTERS(RCGC_HEAP_SUM)
+#undef RCGC_HEAP_SUM
+    }
+    pthread_mutex_unlock(&heap_list_mutex);
+    out[ALLOC_COUNTER_frees_remote] +=
+        atomic_load_explicit(&remote_frees_without_heap, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------ fork() */
+
+/* Lock order: heap list, abandoned list, arenas. Nothing else nests them. */
+void rcgc__heap_fork_prepare(void) {
+    pthread_mutex_lock(&heap_list_mutex);
+    pthread_mutex_lock(&abandoned_mutex);
+    rcgc__arena_lock();
+}
+
+void rcgc__heap_fork_parent(void) {
+    rcgc__arena_unlock();
+    pthread_mutex_unlock(&abandoned_mutex);
+    pthread_mutex_unlock(&heap_list_mutex);
+}
+
+void rcgc__heap_fork_child(void) {
+    rcgc__heap_fork_parent();
+    /* Only the forking thread lives on: every other heap's pools are
+     * abandoned now, so this process can adopt and release them. */
+    pthread_mutex_lock(&heap_list_mutex);
+    struct heap *heaps = all_heaps;
+    pthread_mutex_unlock(&heap_list_mutex);
+    for (struct heap *heap = heaps; heap != NULL; heap = heap->next_heap)
+        if (heap->in_use && heap != rcgc__my_heap)
+            heap_retire(heap);
+}

@@ -1,0 +1,124 @@
+/* src/alloc/large.c - blocks too big for pools: large ones take whole
+ * slices of an arena (128 KiB to 32 MiB), huge ones a mapping of their own.
+ *
+ * Owned by nobody: a large block's slices and a huge mapping are given back
+ * by whichever thread frees them, under arena_mutex (large) or with the
+ * registry write under it (huge). At 128 KiB and up the memory traffic
+ * dwarfs one mutex, which keeps these paths simple.
+ *
+ *  A huge block:
+ *   +--------+----------------------------------------------------+
+ *   | header |  the block (aligned as asked; page-aligned at least) |
+ *   +--------+----------------------------------------------------+
+ *   ^ base, 64 MiB-aligned: arena_of(block) finds the header
+ */
+#include "alloc/alloc_internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define HUGE_MAGIC 0x7263676368756765u /* "rcgchuge" */
+
+struct huge_header {
+    uint64_t magic;
+    void *mapping;
+    size_t mapping_size;
+    char *block;
+    size_t usable;
+};
+
+static _Atomic uint64_t huge_blocks, huge_bytes;
+
+static void *refuse_huge_enomem(void) {
+    errno = ENOMEM;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ Large */
+
+void *rcgc__large_malloc(size_t size, size_t alignment, bool zero) {
+    uint32_t span = (uint32_t)((size + RCGC_SLICE_SIZE - 1) / RCGC_SLICE_SIZE);
+    uint32_t align_slices =
+        alignment > RCGC_SLICE_SIZE ? (uint32_t)(alignment / RCGC_SLICE_SIZE) : 1;
+    struct pool *pool = rcgc__arena_take(span, align_slices);
+    if (pool == NULL)
+        return NULL;
+    pool->free = NULL;
+    pool->capacity = 1;
+    pool->block_size = (uint32_t)(span * RCGC_SLICE_SIZE);
+    pool->reciprocal = 0;
+    pool->list = LIST_NONE;
+    atomic_store_explicit(&pool->used, 1, memory_order_relaxed);
+    atomic_store_explicit(&pool->bumped, 1, memory_order_relaxed);
+    atomic_store_explicit(&pool->owner, NULL, memory_order_relaxed);
+    atomic_store_explicit(&pool->kind, POOL_LARGE, memory_order_relaxed);
+    if (zero && !pool->fresh)
+        memset(pool->start, 0, size);
+    return pool->start;
+}
+
+void rcgc__large_free(struct arena *arena, struct pool *pool, void *ptr) {
+    (void)arena;
+    if (ptr != pool->start)
+        rcgc__report_bad_block(pool, ptr, "free of an interior pointer of a large block",
+                               "rcgc_free");
+    rcgc__arena_give_back(pool);
+}
+
+/* ------------------------------------------------------------------- Huge */
+
+void *rcgc__huge_malloc(size_t size, size_t alignment) {
+    size_t page = rcgc_page_size();
+    size_t offset = alignment > page ? alignment : page;
+    size_t body = rcgc__raw_align_up(size, page);
+    if (body == 0 || size > (size_t)PTRDIFF_MAX || body > SIZE_MAX - offset)
+        return refuse_huge_enomem();
+    /* Blocks aligned to 64 MiB or more start a unit of their own; their
+     * header then sits in the unit before (REGISTRY_HUGE_AFTER). */
+    bool after = offset >= RCGC_ARENA_SIZE;
+    size_t map_alignment = after ? offset : RCGC_ARENA_SIZE;
+    size_t total = offset + body;
+    char *base = rcgc__raw_map(total, map_alignment, 0);
+    if (base == NULL)
+        return NULL;
+    char *block = base + offset;
+    struct huge_header *header = (struct huge_header *)(after ? block - RCGC_ARENA_SIZE : base);
+    *header = (struct huge_header){HUGE_MAGIC, base, total, block, total - offset};
+    rcgc__arena_lock();
+    rcgc__registry_set_locked(after ? block : base, after ? REGISTRY_HUGE_AFTER : REGISTRY_HUGE);
+    rcgc__arena_unlock();
+    atomic_fetch_add_explicit(&huge_blocks, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&huge_bytes, total, memory_order_relaxed);
+    return block;
+}
+
+static struct huge_header *huge_header_of(struct arena *unit, const void *ptr) {
+    enum registry_entry entry = registry_lookup(ptr);
+    char *at = (char *)unit - (entry == REGISTRY_HUGE_AFTER ? RCGC_ARENA_SIZE : 0);
+    struct huge_header *header = (struct huge_header *)at;
+    if (header->magic != HUGE_MAGIC || header->block != ptr)
+        rcgc__report_bad_block(NULL, ptr, "pointer is not the start of a huge block", "rcgc_free");
+    return header;
+}
+
+void rcgc__huge_free(struct arena *unit, void *ptr) {
+    struct huge_header *header = huge_header_of(unit, ptr);
+    enum registry_entry entry = registry_lookup(ptr);
+    void *mapping = header->mapping;
+    size_t size = header->mapping_size;
+    rcgc__arena_lock();
+    rcgc__registry_set_locked(entry == REGISTRY_HUGE_AFTER ? ptr : mapping, REGISTRY_NONE);
+    rcgc__arena_unlock();
+    atomic_fetch_sub_explicit(&huge_blocks, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&huge_bytes, size, memory_order_relaxed);
+    rcgc__raw_unmap(mapping, size, 0);
+}
+
+size_t rcgc__huge_usable(struct arena *unit, const void *ptr) {
+    return huge_header_of(unit, ptr)->usable;
+}
+
+void rcgc__huge_counts(uint64_t *blocks, uint64_t *bytes) {
+    *blocks = atomic_load_explicit(&huge_blocks, memory_order_relaxed);
+    *bytes = atomic_load_explicit(&huge_bytes, memory_order_relaxed);
+}

@@ -1,0 +1,117 @@
+/* src/alloc/pool.c - one pool: carving never-used blocks, the remote-free
+ * stack, and the P1/P3 checker.
+ *
+ * Owner-only: everything but remote_free, which any thread pushes onto with
+ * a CAS and the owner takes whole with one exchange. Blocks are carved
+ * lazily, a page at a time:
+ *
+ *  +-------+-------+-------+-----+-------+---------------------------+
+ *  | blk 0 | blk 1 | blk 2 | ... | blk b |  never touched            |
+ *  +-------+-------+-------+-----+-------+---------------------------+
+ *  ^ start                               ^ start + bumped * block_size
+ *
+ *  Why carve lazily instead of threading every block when the pool is made:
+ *  pages past `bumped` are never written, so a new pool costs no page
+ *  faults and a thread that needs three blocks of a class commits one page.
+ */
+#include "alloc/alloc_internal.h"
+
+#include <inttypes.h>
+
+void rcgc__pool_init_owner(struct pool *pool, unsigned size_class, struct heap *heap) {
+    const struct class_info *info = &rcgc__classes[size_class];
+    pool->free = NULL;
+    atomic_store_explicit(&pool->used, 0, memory_order_relaxed);
+    atomic_store_explicit(&pool->bumped, 0, memory_order_relaxed);
+    pool->capacity = info->capacity;
+    pool->block_size = info->block_size;
+    pool->reciprocal = info->reciprocal;
+    pool->size_class = (uint8_t)size_class;
+    pool->list = LIST_NONE;
+    pool->next = pool->prev = NULL;
+    atomic_store_explicit(&pool->remote_free, NULL, memory_order_relaxed);
+    atomic_store_explicit(&pool->owner, heap, memory_order_relaxed);
+    atomic_store_explicit(&pool->kind, POOL_SMALL, memory_order_relaxed);
+}
+
+bool rcgc__pool_carve_owner(struct pool *pool) {
+    uint32_t bumped = atomic_load_explicit(&pool->bumped, memory_order_relaxed);
+    if (bumped == pool->capacity)
+        return false;
+    /* A page's worth at a time: enough to amortize the slow path, little
+     * enough that a barely used class commits one page. */
+    uint32_t batch = (uint32_t)(4096 / pool->block_size);
+    if (batch == 0)
+        batch = 1;
+    if (batch > pool->capacity - bumped)
+        batch = pool->capacity - bumped;
+    char *first = pool->start + (size_t)bumped * pool->block_size;
+    struct block *tail = pool->free;
+    /* Built back to front so the list hands out ascending addresses. */
+    for (uint32_t i = batch; i-- > 0;) {
+        struct block *block = (struct block *)(first + (size_t)i * pool->block_size);
+        block->next = tail;
+        block->cookie = block_cookie(block);
+        tail = block;
+    }
+    pool->free = tail;
+    atomic_store_explicit(&pool->bumped, bumped + batch, memory_order_relaxed);
+    return true;
+}
+
+void rcgc__pool_push_remote(struct pool *pool, struct block *block) {
+    block->cookie = block_cookie(block);
+    struct block *head = atomic_load_explicit(&pool->remote_free, memory_order_relaxed);
+    do {
+        block->next = head;
+        /* Release on success: pairs with the acquire exchange in
+         * rcgc__pool_collect_remote_owner(), so the owner sees block->next
+         * (and the freeing thread's last writes) before it reuses block. */
+    } while (!atomic_compare_exchange_weak_explicit(&pool->remote_free, &head, block,
+                                                    memory_order_release, memory_order_relaxed));
+}
+
+uint32_t rcgc__pool_collect_remote_owner(struct pool *pool) {
+    if (atomic_load_explicit(&pool->remote_free, memory_order_relaxed) == NULL)
+        return 0;
+    /* Acquire: pairs with the release CAS in rcgc__pool_push_remote(). */
+    struct block *taken = atomic_exchange_explicit(&pool->remote_free, NULL, memory_order_acquire);
+    uint32_t count = 0;
+    struct block *last = NULL;
+    for (struct block *b = taken; b != NULL; b = b->next) {
+        last = b;
+        count++;
+    }
+    if (last != NULL) {
+        last->next = pool->free;
+        pool->free = taken;
+        uint32_t used = atomic_load_explicit(&pool->used, memory_order_relaxed);
+        if (count > used)
+            rcgc__fatal("rcgc: pool %p (size class %u, %u B) got %" PRIu32
+                        " blocks back from other threads with %" PRIu32
+                        " in use: a block was freed twice from different threads",
+                        (void *)pool, pool->size_class, pool->block_size, count, used);
+        atomic_store_explicit(&pool->used, used - count, memory_order_relaxed);
+    }
+    return count;
+}
+
+void rcgc__alloc_pool_check(const struct pool *pool) {
+    uint32_t used = atomic_load_explicit(&pool->used, memory_order_relaxed);
+    uint32_t bumped = atomic_load_explicit(&pool->bumped, memory_order_relaxed);
+    uint32_t free_count = 0;
+    for (const struct block *b = pool->free; b != NULL; b = b->next) {
+        if (pool_block_index(pool, b) >= bumped)
+            rcgc__fatal("rcgc: pool %p free list holds %p, not a carved block of it",
+                        (const void *)pool, (const void *)b);
+        if (++free_count > pool->capacity)
+            rcgc__fatal("rcgc: pool %p free list loops", (const void *)pool);
+    }
+    if (used + free_count != bumped)
+        rcgc__fatal("rcgc: pool %p broken (P1): %" PRIu32 " used + %" PRIu32 " free != %" PRIu32
+                    " carved",
+                    (const void *)pool, used, free_count, bumped);
+    if (pool->block_size != rcgc__classes[pool->size_class].block_size)
+        rcgc__fatal("rcgc: pool %p broken (P3): block size %u is not class %u's",
+                    (const void *)pool, pool->block_size, pool->size_class);
+}
