@@ -1,0 +1,670 @@
+/* tests/test_alloc.c - layer 2: size classes, alignment, calloc/realloc
+ * rules, cross-thread frees, thread exit, memory returned to the OS, out of
+ * memory through failure injection, and the misuse reports.
+ *
+ * Resident memory is measured with mincore(2) over the blocks' own pages,
+ * which is exact for rcgc's memory and unaffected by sanitizer shadows.
+ * Misuse tests run in a child process (tests/support/child.h) and check that
+ * the report names the address, the size class and the failed check.
+ */
+#include "alloc/alloc_internal.h"
+#include "support/child.h"
+
+#include <rcgc.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h> /* cmocka.h needs these four first */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define KiB ((size_t)1 << 10)
+#define MiB ((size_t)1 << 20)
+
+static int teardown(void **state) {
+    (void)state;
+    rcgc_fault_clear();
+    return 0;
+}
+
+static uint64_t blocks_in_use(void) {
+    struct rcgc_alloc_stats stats;
+    rcgc_alloc_stats(&stats);
+    uint64_t total = stats.large_blocks + stats.huge_blocks;
+    for (unsigned c = 0; c < RCGC_ALLOC_CLASSES; c++)
+        total += stats.classes[c].blocks_in_use;
+    return total;
+}
+
+static void fill(unsigned char *block, size_t size, unsigned seed) {
+    for (size_t i = 0; i < size; i++)
+        block[i] = (unsigned char)(seed + i * 7);
+}
+
+static void expect_filled(const unsigned char *block, size_t size, unsigned seed) {
+    for (size_t i = 0; i < size; i++)
+        if (block[i] != (unsigned char)(seed + i * 7))
+            fail_msg("byte %zu of %p is %u, expected %u", i, (const void *)block, block[i],
+                     (unsigned char)(seed + i * 7));
+}
+
+/* ------------------------------------------------------------ Size classes */
+
+static void size_class_of_every_size_is_the_smallest_that_fits(void **state) {
+    (void)state;
+    rcgc__size_class_init();
+    for (size_t size = 0; size <= RCGC_POOL_BLOCK_MAX; size++) {
+        unsigned c = rcgc__size_class_of(size);
+        assert_true(c < RCGC_CLASS_COUNT);
+        assert_true(rcgc__classes[c].block_size >= size);
+        if (c > 0)
+            assert_true(rcgc__classes[c - 1].block_size < size);
+        if (size <= RCGC_SMALL_MAX)
+            assert_int_equal(size_class_of_small(size), c);
+    }
+}
+
+static void size_classes_are_multiples_of_16_with_at_least_8_blocks_per_pool(void **state) {
+    (void)state;
+    rcgc__size_class_init();
+    for (unsigned c = 0; c < RCGC_CLASS_COUNT; c++) {
+        assert_int_equal(rcgc__classes[c].block_size % 16, 0);
+        assert_true(rcgc__classes[c].capacity >= RCGC_POOL_MIN_BLOCKS);
+        assert_true((size_t)rcgc__classes[c].capacity * rcgc__classes[c].block_size <=
+                    (size_t)rcgc__classes[c].span * RCGC_SLICE_SIZE);
+    }
+    assert_int_equal(rcgc__classes[RCGC_CLASS_COUNT - 1].block_size, RCGC_POOL_BLOCK_MAX);
+}
+
+/* ---------------------------------------------------------------- malloc */
+
+static void malloc_zero_returns_unique_pointer(void **state) {
+    (void)state;
+    void *a = rcgc_malloc(0);
+    void *b = rcgc_malloc(0);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_ptr_not_equal(a, b);
+    rcgc_free(a);
+    rcgc_free(b);
+}
+
+static void malloc_every_class_boundary_gives_aligned_usable_blocks(void **state) {
+    (void)state;
+    rcgc__size_class_init();
+    for (unsigned c = 0; c < RCGC_CLASS_COUNT; c++) {
+        size_t block = rcgc__classes[c].block_size;
+        const size_t sizes[] = {block - 1, block, block + 1};
+        for (size_t i = 0; i < 3; i++) {
+            unsigned char *p = rcgc_malloc(sizes[i]);
+            assert_non_null(p);
+            assert_int_equal((uintptr_t)p % 16, 0);
+            size_t usable = rcgc_usable_size(p);
+            assert_true(usable >= sizes[i]);
+            fill(p, usable, (unsigned)c);
+            expect_filled(p, usable, (unsigned)c);
+            rcgc_free(p);
+        }
+    }
+}
+
+static void usable_size_is_the_size_class_block(void **state) {
+    (void)state;
+    const size_t asked[] = {1, 16, 17, 100, 129, 257, 1000, 1025, 100000};
+    const size_t block[] = {16, 16, 32, 112, 160, 320, 1024, 1280, 114688};
+    for (size_t i = 0; i < sizeof asked / sizeof asked[0]; i++) {
+        void *p = rcgc_malloc(asked[i]);
+        assert_int_equal(rcgc_usable_size(p), block[i]);
+        rcgc_free(p);
+    }
+    assert_int_equal(rcgc_usable_size(NULL), 0);
+}
+
+static void large_and_huge_blocks_are_usable_and_owned(void **state) {
+    (void)state;
+    const size_t sizes[] = {RCGC_POOL_BLOCK_MAX + 1, 5 * MiB + 3, RCGC_LARGE_MAX,
+                            RCGC_LARGE_MAX + 1, 70 * MiB};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned char *p = rcgc_malloc(sizes[i]);
+        assert_non_null(p);
+        assert_true(rcgc_owns(p));
+        assert_true(rcgc_usable_size(p) >= sizes[i]);
+        p[0] = 1;
+        p[sizes[i] - 1] = 2;
+        rcgc_free(p);
+    }
+    int on_stack = 0;
+    assert_false(rcgc_owns(&on_stack));
+    assert_false(rcgc_owns(NULL));
+}
+
+static void malloc_above_ptrdiff_max_fails_with_enomem(void **state) {
+    (void)state;
+    const size_t sizes[] = {(size_t)PTRDIFF_MAX + 1, SIZE_MAX - 4096, SIZE_MAX};
+    for (size_t i = 0; i < 3; i++) {
+        errno = 0;
+        assert_null(rcgc_malloc(sizes[i]));
+        assert_int_equal(errno, ENOMEM);
+        errno = 0;
+        assert_null(rcgc_aligned_alloc(4096, sizes[i]));
+        assert_int_equal(errno, ENOMEM);
+    }
+}
+
+/* ------------------------------------------------------------ aligned_alloc */
+
+static void aligned_alloc_honors_every_power_of_two_alignment(void **state) {
+    (void)state;
+    for (size_t alignment = 1; alignment <= 128 * MiB; alignment *= 2) {
+        const size_t sizes[] = {1, alignment - 1 + (alignment == 1), alignment, 3 * alignment + 5};
+        for (size_t i = 0; i < 4; i++) {
+            if (sizes[i] > 200 * MiB)
+                continue;
+            unsigned char *p = rcgc_aligned_alloc(alignment, sizes[i]);
+            assert_non_null(p);
+            assert_int_equal((uintptr_t)p % alignment, 0);
+            assert_true(rcgc_usable_size(p) >= sizes[i]);
+            p[0] = 1;
+            p[sizes[i] - 1] = 1;
+            rcgc_free(p);
+        }
+    }
+}
+
+static void aligned_alloc_up_to_64k_wastes_at_most_the_power_of_two(void **state) {
+    (void)state;
+    for (size_t alignment = 32; alignment <= 64 * KiB; alignment *= 2) {
+        void *p = rcgc_aligned_alloc(alignment, alignment);
+        assert_int_equal(rcgc_usable_size(p), alignment);
+        rcgc_free(p);
+    }
+}
+
+static void aligned_alloc_rejects_non_power_of_two_with_einval(void **state) {
+    (void)state;
+    const size_t bad[] = {0, 3, 24, 4095};
+    for (size_t i = 0; i < 4; i++) {
+        errno = 0;
+        assert_null(rcgc_aligned_alloc(bad[i], 64));
+        assert_int_equal(errno, EINVAL);
+    }
+}
+
+/* ------------------------------------------------------- calloc, realloc */
+
+static void calloc_zeroes_reused_memory(void **state) {
+    (void)state;
+    const size_t sizes[] = {8, 48, 500, 4000, 100 * KiB, 3 * MiB};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned char *dirty = rcgc_malloc(sizes[i]);
+        memset(dirty, 0xff, sizes[i]);
+        rcgc_free(dirty);
+        unsigned char *zeroed = rcgc_calloc(1, sizes[i]);
+        assert_non_null(zeroed);
+        for (size_t b = 0; b < sizes[i]; b++)
+            if (zeroed[b] != 0)
+                fail_msg("calloc(%zu) byte %zu is %u", sizes[i], b, zeroed[b]);
+        rcgc_free(zeroed);
+    }
+}
+
+static void calloc_overflow_fails_with_enomem(void **state) {
+    (void)state;
+    errno = 0;
+    assert_null(rcgc_calloc(SIZE_MAX / 2 + 1, 2));
+    assert_int_equal(errno, ENOMEM);
+    void *zero = rcgc_calloc(0, 100);
+    assert_non_null(zero);
+    rcgc_free(zero);
+}
+
+static void realloc_across_classes_keeps_content(void **state) {
+    (void)state;
+    const size_t steps[] = {16, 100, 5000, 200 * KiB, 40 * MiB, 300, 17};
+    unsigned char *p = rcgc_realloc(NULL, steps[0]);
+    fill(p, steps[0], 9);
+    size_t kept = steps[0];
+    for (size_t i = 1; i < sizeof steps / sizeof steps[0]; i++) {
+        p = rcgc_realloc(p, steps[i]);
+        assert_non_null(p);
+        size_t check = kept < steps[i] ? kept : steps[i];
+        expect_filled(p, check, 9);
+        fill(p, steps[i], 9);
+        kept = steps[i];
+    }
+    rcgc_free(p);
+}
+
+static void realloc_within_the_block_keeps_the_address(void **state) {
+    (void)state;
+    char *p = rcgc_malloc(100); /* a 112-byte block */
+    assert_ptr_equal(rcgc_realloc(p, 112), p);
+    assert_ptr_equal(rcgc_realloc(p, 60), p);
+    char *moved = rcgc_realloc(p, 20); /* under half: moves to a smaller class */
+    assert_non_null(moved);
+    assert_int_equal(rcgc_usable_size(moved), 32);
+    rcgc_free(moved);
+}
+
+static void realloc_zero_returns_a_unique_block_and_frees(void **state) {
+    (void)state;
+    uint64_t before = blocks_in_use();
+    void *p = rcgc_malloc(300);
+    void *q = rcgc_realloc(p, 0);
+    assert_non_null(q);
+    assert_int_equal(blocks_in_use(), before + 1);
+    rcgc_free(q);
+}
+
+/* -------------------------------------------------------- Out of memory */
+
+static void realloc_failure_leaves_the_block_intact(void **state) {
+    (void)state;
+    unsigned char *p = rcgc_malloc(1000);
+    fill(p, 1000, 3);
+    rcgc_fault_inject(RCGC_FAULT_MAP, 0, RCGC_FAULT_FOREVER);
+    errno = 0;
+    assert_null(rcgc_realloc(p, 100 * MiB));
+    assert_int_equal(errno, ENOMEM);
+    rcgc_fault_clear();
+    expect_filled(p, 1000, 3);
+    rcgc_free(p);
+}
+
+static void out_of_memory_returns_null_and_loses_nothing(void **state) {
+    (void)state;
+    uint64_t before = blocks_in_use();
+    enum { MAX_BLOCKS = 4096 };
+    void **blocks = calloc(MAX_BLOCKS, sizeof *blocks);
+    rcgc_fault_inject(RCGC_FAULT_MAP, 0, RCGC_FAULT_FOREVER);
+    size_t got = 0;
+    errno = 0;
+    while (got < MAX_BLOCKS && (blocks[got] = rcgc_malloc(100 * KiB)) != NULL)
+        got++;
+    assert_true(got < MAX_BLOCKS); /* ran out once no arena could be mapped */
+    assert_int_equal(errno, ENOMEM);
+    errno = 0;
+    assert_null(rcgc_malloc(RCGC_LARGE_MAX + 1)); /* huge: needs a mapping */
+    assert_int_equal(errno, ENOMEM);
+    assert_int_equal(blocks_in_use(), before + got);
+    rcgc_fault_clear();
+    for (size_t i = 0; i < got; i++)
+        rcgc_free(blocks[i]);
+    void *again = rcgc_malloc(100 * KiB);
+    assert_non_null(again);
+    rcgc_free(again);
+    assert_int_equal(blocks_in_use(), before);
+    free(blocks);
+}
+
+static void *first_malloc_with_raw_failing(void *arg) {
+    (void)arg;
+    rcgc_fault_inject(RCGC_FAULT_MALLOC, 0, RCGC_FAULT_FOREVER);
+    errno = 0;
+    void *p = rcgc_malloc(24); /* needs a heap, which needs a raw allocation */
+    int error = errno;
+    rcgc_fault_clear();
+    void *q = rcgc_malloc(24);
+    rcgc_free(q);
+    return (void *)(uintptr_t)(p == NULL && error == ENOMEM && q != NULL);
+}
+
+static void new_thread_whose_heap_cannot_be_made_gets_enomem(void **state) {
+    (void)state;
+    pthread_t thread;
+    void *ok = NULL;
+    pthread_create(&thread, NULL, first_malloc_with_raw_failing, NULL);
+    pthread_join(thread, &ok);
+    assert_true(ok != NULL);
+}
+
+/* ----------------------------------------------------------- Threads */
+
+enum { HANDED = 20000 };
+
+static void *free_all(void *arg) {
+    void **blocks = arg;
+    for (size_t i = 0; i < HANDED; i++)
+        rcgc_free(blocks[i]);
+    return NULL;
+}
+
+static void cross_thread_frees_come_back_to_the_owner(void **state) {
+    (void)state;
+    struct rcgc_alloc_stats before;
+    rcgc_alloc_stats(&before);
+    uint64_t in_use = blocks_in_use();
+    void **blocks = calloc(HANDED, sizeof *blocks);
+    for (size_t i = 0; i < HANDED; i++) {
+        blocks[i] = rcgc_malloc(16 + i % 200);
+        fill(blocks[i], 16, (unsigned)i);
+    }
+    pthread_t thread;
+    pthread_create(&thread, NULL, free_all, blocks);
+    pthread_join(thread, NULL);
+    struct rcgc_alloc_stats after;
+    rcgc_alloc_stats(&after);
+    assert_int_equal(after.frees_remote - before.frees_remote, HANDED);
+    rcgc_heap_collect(false); /* the owner takes its blocks back */
+    assert_int_equal(blocks_in_use(), in_use);
+    /* Taken back, they are handed out again by this thread. */
+    void *reused = rcgc_malloc(16);
+    assert_non_null(reused);
+    rcgc_free(reused);
+    free(blocks);
+}
+
+static void *allocate_and_exit(void *arg) {
+    void **blocks = arg;
+    for (size_t i = 0; i < HANDED; i++) {
+        blocks[i] = rcgc_malloc(8 + i % 1000);
+        fill(blocks[i], 8, (unsigned)i);
+    }
+    return NULL;
+}
+
+static void thread_exit_leaves_live_blocks_valid_for_others(void **state) {
+    (void)state;
+    uint64_t in_use = blocks_in_use();
+    struct rcgc_alloc_stats before;
+    rcgc_alloc_stats(&before);
+    void **blocks = calloc(HANDED, sizeof *blocks);
+    pthread_t thread;
+    pthread_create(&thread, NULL, allocate_and_exit, blocks);
+    pthread_join(thread, NULL);
+    assert_int_equal(blocks_in_use(), in_use + HANDED);
+    for (size_t i = 0; i < HANDED; i++) {
+        expect_filled(blocks[i], 8, (unsigned)i);
+        rcgc_free(blocks[i]);
+    }
+    rcgc_heap_collect(true); /* adopts the exited thread's pools, releases them */
+    assert_int_equal(blocks_in_use(), in_use);
+    struct rcgc_alloc_stats after;
+    rcgc_alloc_stats(&after);
+    assert_true(after.pools_adopted > before.pools_adopted);
+    free(blocks);
+}
+
+/* ----------------------------------------------------- Memory to the OS */
+
+static size_t resident_pages_between(uintptr_t low, uintptr_t high) {
+    size_t page = rcgc_page_size();
+    low &= ~(uintptr_t)(page - 1);
+    size_t pages = (high - low) / page + 1;
+    unsigned char *vec = malloc(pages);
+    assert_int_equal(mincore((void *)low, pages * page, vec), 0);
+    size_t resident = 0;
+    for (size_t i = 0; i < pages; i++)
+        resident += vec[i] & 1u;
+    free(vec);
+    return resident;
+}
+
+static void freed_blocks_go_back_to_the_os_without_a_call(void **state) {
+    (void)state;
+    rcgc_heap_collect(true);
+    enum { COUNT = 1000000 };
+    void **blocks = mmap(NULL, COUNT * sizeof(void *), PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(blocks != MAP_FAILED);
+    uintptr_t low = UINTPTR_MAX, high = 0;
+    for (size_t i = 0; i < COUNT; i++) {
+        blocks[i] = rcgc_malloc(32);
+        memset(blocks[i], 1, 32);
+        low = (uintptr_t)blocks[i] < low ? (uintptr_t)blocks[i] : low;
+        high = (uintptr_t)blocks[i] > high ? (uintptr_t)blocks[i] : high;
+    }
+    size_t peak = resident_pages_between(low, high);
+    assert_true(peak * rcgc_page_size() >= COUNT * 32); /* 32 MB really resident */
+    for (size_t i = 0; i < COUNT; i++)
+        rcgc_free(blocks[i]);
+    size_t after = resident_pages_between(low, high);
+    /* What may stay: the current pool (64 KiB) and the retained budget. */
+    size_t allowed =
+        (RCGC_SLICE_SIZE + (size_t)rcgc__options()->arena_retain_kib * KiB) / rcgc_page_size();
+    assert_true(after <= allowed);
+    munmap(blocks, COUNT * sizeof(void *));
+}
+
+static void heap_collect_force_unmaps_every_empty_arena(void **state) {
+    (void)state;
+    void *p = rcgc_malloc(1000);
+    rcgc_free(p);
+    rcgc_heap_collect(true);
+    struct rcgc_alloc_stats stats;
+    rcgc_alloc_stats(&stats);
+    assert_int_equal(stats.arenas, 0);
+    assert_int_equal(stats.bytes_mapped, 0);
+    void *again = rcgc_malloc(1000); /* maps a new arena */
+    assert_non_null(again);
+    rcgc_free(again);
+}
+
+/* ------------------------------------------------------------- Reports */
+
+static void print_alloc_stats_uses_cpython_layout(void **state) {
+    (void)state;
+    void *p = rcgc_malloc(40);
+    char *text = NULL;
+    size_t length = 0;
+    FILE *stream = open_memstream(&text, &length);
+    rcgc_print_alloc_stats(stream);
+    fclose(stream);
+    assert_non_null(strstr(text, "class   size   num pools   blocks in use  avail blocks"));
+    assert_non_null(strstr(text, "\n    2     48           1               1"));
+    assert_non_null(strstr(text, "# arenas allocated total"));
+    assert_non_null(strstr(text, "# bytes committed"));
+    free(text);
+    rcgc_free(p);
+}
+
+static void pool_invariants_hold_after_mixed_operations(void **state) {
+    (void)state;
+    void *keep[500];
+    for (size_t i = 0; i < 500; i++)
+        keep[i] = rcgc_malloc(i * 3);
+    for (size_t i = 0; i < 500; i += 2)
+        rcgc_free(keep[i]);
+    struct heap *heap = rcgc__my_heap;
+    for (unsigned c = 0; c < RCGC_CLASS_COUNT; c++) {
+        for (struct pool *pool = heap->avail[c]; pool != &rcgc__empty_pool && pool != NULL;
+             pool = pool->next) {
+            rcgc__pool_collect_remote_owner(pool);
+            rcgc__alloc_pool_check(pool);
+        }
+        for (struct pool *pool = heap->full[c]; pool != NULL; pool = pool->next)
+            rcgc__alloc_pool_check(pool);
+    }
+    for (size_t i = 1; i < 500; i += 2)
+        rcgc_free(keep[i]);
+}
+
+/* ------------------------------------------------------- Misuse, death */
+
+static void expect_report(void (*body)(void *), void *arg, const char *what, const char *detail) {
+    struct child_result result;
+    child_run(body, arg, &result);
+    if (!child_aborted(&result) || strstr(result.output, what) == NULL ||
+        (detail != NULL && strstr(result.output, detail) == NULL))
+        fail_msg("expected an abort reporting '%s' / '%s'; got %s %d:\n%s", what,
+                 detail ? detail : "", result.exited ? "exit" : "signal", result.code,
+                 result.output);
+}
+
+static void double_free_body(void *arg) {
+    (void)arg;
+    char *p = rcgc_malloc(40);
+    rcgc_free(p);
+    printf("block %p\n", (void *)p);
+    fflush(stdout);
+    rcgc_free(p);
+}
+
+static void double_free_reports_address_and_size_class(void **state) {
+    (void)state;
+    expect_report(double_free_body, NULL, "rcgc: double free of 0x", "(size class 2, 48 B, pool");
+}
+
+static void *free_once(void *arg) {
+    rcgc_free(arg);
+    return NULL;
+}
+
+static void remote_double_free_body(void *arg) {
+    (void)arg;
+    void *p = rcgc_malloc(64);
+    pthread_t thread;
+    pthread_create(&thread, NULL, free_once, p);
+    pthread_join(thread, NULL);
+    pthread_create(&thread, NULL, free_once, p);
+    pthread_join(thread, NULL);
+}
+
+static void remote_double_free_is_caught_too(void **state) {
+    (void)state;
+    expect_report(remote_double_free_body, NULL, "rcgc: double free of 0x", "size class 3, 64 B");
+}
+
+static void interior_body(void *arg) {
+    (void)arg;
+    char *p = rcgc_malloc(100);
+    rcgc_free(p + 16);
+}
+
+static void interior_pointer_free_reports_the_block(void **state) {
+    (void)state;
+    expect_report(interior_body, NULL, "rcgc: free of an interior pointer 0x",
+                  "(size class 6, 112 B, inside the block at 0x");
+}
+
+static void foreign_body(void *arg) {
+    (void)arg;
+    int on_stack = 0;
+    rcgc_free(&on_stack);
+}
+
+static void foreign_pointer_free_reports_not_owned(void **state) {
+    (void)state;
+    expect_report(foreign_body, NULL, "rcgc: invalid pointer 0x", "rcgc does not own it");
+}
+
+static void never_allocated_body(void *arg) {
+    (void)arg;
+    char *p = rcgc_aligned_alloc(64 * KiB, 16); /* a fresh pool of 64 KiB blocks */
+    char *q = rcgc_malloc(16);
+    rcgc_free(q + 16 * 2000); /* inside q's pool, past what was ever carved */
+    rcgc_free(p);
+}
+
+static void free_of_a_never_allocated_block_is_reported(void **state) {
+    (void)state;
+    expect_report(never_allocated_body, NULL, "rcgc: free of a block never allocated", "16 B");
+}
+
+static void large_interior_body(void *arg) {
+    (void)arg;
+    char *p = rcgc_malloc(1 * MiB);
+    rcgc_free(p + 4096);
+}
+
+static void large_interior_pointer_free_is_reported(void **state) {
+    (void)state;
+    expect_report(large_interior_body, NULL, "interior pointer of a large block", NULL);
+}
+
+static void huge_double_free_body(void *arg) {
+    (void)arg;
+    char *p = rcgc_malloc(50 * MiB);
+    rcgc_free(p);
+    rcgc_free(p);
+}
+
+static void huge_double_free_is_reported(void **state) {
+    (void)state;
+    expect_report(huge_double_free_body, NULL, "rcgc: invalid pointer 0x", NULL);
+}
+
+/* ------------------------------------------------------------------ fork */
+
+static _Atomic bool churn_stop;
+
+static void *churn(void *arg) {
+    (void)arg;
+    while (!atomic_load(&churn_stop)) {
+        void *p = rcgc_malloc(200);
+        rcgc_free(p);
+    }
+    return NULL;
+}
+
+static void fork_from_a_threaded_process_lets_the_child_allocate(void **state) {
+    (void)state;
+    pthread_t thread;
+    pthread_create(&thread, NULL, churn, NULL);
+    for (int round = 0; round < 20; round++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            void *blocks[1000];
+            for (int i = 0; i < 1000; i++)
+                blocks[i] = rcgc_malloc((size_t)i * 5);
+            for (int i = 0; i < 1000; i++)
+                rcgc_free(blocks[i]);
+            rcgc_heap_collect(true);
+            _exit(blocks[999] != NULL ? 0 : 1);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    atomic_store(&churn_stop, true);
+    pthread_join(thread, NULL);
+}
+
+int main(void) {
+#define T(name) cmocka_unit_test_teardown(name, teardown)
+    const struct CMUnitTest tests[] = {
+        T(size_class_of_every_size_is_the_smallest_that_fits),
+        T(size_classes_are_multiples_of_16_with_at_least_8_blocks_per_pool),
+        T(malloc_zero_returns_unique_pointer),
+        T(malloc_every_class_boundary_gives_aligned_usable_blocks),
+        T(usable_size_is_the_size_class_block),
+        T(large_and_huge_blocks_are_usable_and_owned),
+        T(malloc_above_ptrdiff_max_fails_with_enomem),
+        T(aligned_alloc_honors_every_power_of_two_alignment),
+        T(aligned_alloc_up_to_64k_wastes_at_most_the_power_of_two),
+        T(aligned_alloc_rejects_non_power_of_two_with_einval),
+        T(calloc_zeroes_reused_memory),
+        T(calloc_overflow_fails_with_enomem),
+        T(realloc_across_classes_keeps_content),
+        T(realloc_within_the_block_keeps_the_address),
+        T(realloc_zero_returns_a_unique_block_and_frees),
+        T(realloc_failure_leaves_the_block_intact),
+        T(out_of_memory_returns_null_and_loses_nothing),
+        T(new_thread_whose_heap_cannot_be_made_gets_enomem),
+        T(cross_thread_frees_come_back_to_the_owner),
+        T(thread_exit_leaves_live_blocks_valid_for_others),
+        T(freed_blocks_go_back_to_the_os_without_a_call),
+        T(heap_collect_force_unmaps_every_empty_arena),
+        T(print_alloc_stats_uses_cpython_layout),
+        T(pool_invariants_hold_after_mixed_operations),
+        T(double_free_reports_address_and_size_class),
+        T(remote_double_free_is_caught_too),
+        T(interior_pointer_free_reports_the_block),
+        T(foreign_pointer_free_reports_not_owned),
+        T(free_of_a_never_allocated_block_is_reported),
+        T(large_interior_pointer_free_is_reported),
+        T(huge_double_free_is_reported),
+        T(fork_from_a_threaded_process_lets_the_child_allocate),
+    };
+#undef T
+    return cmocka_run_group_tests_name("alloc", tests, NULL, NULL);
+}
