@@ -33,23 +33,24 @@ static void *refuse(int error) {
 
 /* ------------------------------------------------------------------ malloc */
 
-RCGC_NOINLINE static void *malloc_slow(size_t size) {
-    if (RCGC_UNLIKELY(size > (size_t)PTRDIFF_MAX))
-        return refuse(ENOMEM);
+RCGC_NOINLINE static void *malloc_slow(size_t size, unsigned size_class) {
     if (size <= RCGC_POOL_BLOCK_MAX) {
-        void *block = rcgc__heap_malloc_slow(size, rcgc__size_class_of(size));
+        void *block = rcgc__heap_malloc_slow(size, size_class);
         if (block != NULL)
-            FILL_FRESH(block, rcgc__classes[rcgc__size_class_of(size)].block_size);
+            FILL_FRESH(block, rcgc__classes[size_class].block_size);
         return block;
     }
+    if (RCGC_UNLIKELY(size > (size_t)PTRDIFF_MAX))
+        return refuse(ENOMEM);
     if (size <= RCGC_LARGE_MAX)
         return rcgc__large_malloc(size, 0, false);
     return rcgc__huge_malloc(size, 0);
 }
 
 void *rcgc_malloc(size_t size) {
-    if (RCGC_LIKELY(size <= RCGC_SMALL_MAX)) {
-        struct pool *pool = rcgc__my_heap->avail[size_class_of_small(size)];
+    if (RCGC_LIKELY(size <= RCGC_POOL_BLOCK_MAX)) {
+        unsigned size_class = size_class_of(size);
+        struct pool *pool = rcgc__my_heap->avail[size_class];
         struct block *block = pool->free;
         if (RCGC_LIKELY(block != NULL)) {
             pool->free = block->next;
@@ -60,8 +61,9 @@ void *rcgc_malloc(size_t size) {
             FILL_FRESH(block, pool->block_size);
             return block;
         }
+        return malloc_slow(size, size_class);
     }
-    return malloc_slow(size);
+    return malloc_slow(size, 0);
 }
 
 /* -------------------------------------------------------------------- free */
@@ -195,7 +197,8 @@ size_t rcgc_usable_size(const void *ptr) {
     uint8_t kind = atomic_load_explicit(&pool->kind, memory_order_relaxed);
     if (kind == POOL_LARGE && ptr == pool->start)
         return pool->block_size;
-    if (kind != POOL_SMALL || pool_block_index(pool, ptr) == UINT32_MAX)
+    if (kind != POOL_SMALL ||
+        pool_block_index(pool, ptr) >= atomic_load_explicit(&pool->bumped, memory_order_relaxed))
         rcgc__report_bad_block(kind == POOL_SMALL ? pool : NULL, ptr,
                                "size asked of a pointer that is not a block", "rcgc_usable_size");
     return pool->block_size;

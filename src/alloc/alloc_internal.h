@@ -96,7 +96,20 @@ extern uint8_t rcgc__class_of_small[RCGC_SMALL_MAX / 16 + 1];
 /* Fill the tables; idempotent, called once before the first heap exists. */
 void rcgc__size_class_init(void);
 
-/* The class serving @size (<= RCGC_POOL_BLOCK_MAX). */
+/* The class serving @size (<= RCGC_POOL_BLOCK_MAX): the table up to 1 KiB,
+ * then the leading bit: size in (2^k, 2^(k+1)] is class 8 + 4 (k - 7) +
+ * ceil((size - 2^k) / 2^(k-2)) - 1. */
+static inline unsigned size_class_of(size_t size) {
+    if (size <= RCGC_SMALL_MAX)
+        return rcgc__class_of_small[(size + 15) >> 4];
+    unsigned log2_floor = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1));
+    size_t step = ((size_t)1 << log2_floor) >> 2;
+    unsigned quarter =
+        (unsigned)((size - ((size_t)1 << log2_floor) + step - 1) >> (log2_floor - 2));
+    return 8 + (log2_floor - 7) * 4 + (quarter - 1);
+}
+
+/* The same by arithmetic alone, for filling the table. */
 unsigned rcgc__size_class_of(size_t size);
 
 static inline unsigned size_class_of_small(size_t size) {
@@ -190,12 +203,13 @@ static inline struct pool *pool_of(struct arena *arena, const void *ptr) {
 }
 
 /* The block index of @ptr in @pool, or UINT32_MAX when @ptr is not at the
- * start of a block (interior) or lies before the first block. */
+ * start of a block. @ptr lies in one of the pool's slices (pool_of found
+ * it), so 0 <= offset < 1 MiB and the 40-bit reciprocal is exact. An index
+ * past the carved blocks is the caller's check (index < bumped). */
 static inline uint32_t pool_block_index(const struct pool *pool, const void *ptr) {
-    uintptr_t offset = (uintptr_t)ptr - (uintptr_t)pool->start;
-    uint64_t index = ((uint64_t)offset * pool->reciprocal) >> 40;
-    if (RCGC_UNLIKELY(offset >= (uintptr_t)pool->capacity * pool->block_size ||
-                      index * pool->block_size != offset))
+    uint64_t offset = (uintptr_t)ptr - (uintptr_t)pool->start;
+    uint64_t index = (offset * pool->reciprocal) >> 40;
+    if (RCGC_UNLIKELY(index * pool->block_size != offset))
         return UINT32_MAX;
     return (uint32_t)index;
 }
@@ -354,7 +368,9 @@ RCGC_NORETURN RCGC_COLD void rcgc__report_not_owned(const void *ptr, const char 
 RCGC_NORETURN RCGC_COLD void rcgc__report_bad_block(const struct pool *pool, const void *ptr,
                                                     const char *what, const char *where);
 
-/* Checks run on every free, before the block is trusted. */
-void rcgc__free_slow(void *ptr);
+/* The free path for everything but an owner freeing a sound block: checks
+ * and reports misuse, large and huge blocks, remote frees. Kept out of
+ * line so the fast path needs no callee-saved registers. */
+RCGC_NOINLINE void rcgc__free_slow(void *ptr); /* not cold: remote frees are common */
 
 #endif /* RCGC_ALLOC_INTERNAL_H */

@@ -24,7 +24,7 @@ _Atomic uint8_t rcgc__registry[(size_t)1 << (RCGC_REGISTRY_BITS - RCGC_ARENA_SHI
 static pthread_mutex_t arena_mutex = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic bool arena_mutex_taken; /* for _locked asserts only */
 static struct arena *arenas;           /* arena_mutex */
-static uint64_t arenas_current, arenas_total, free_committed_slices;
+static uint64_t arenas_current, arenas_total, free_committed_slices, pool_slices_in_use;
 
 void rcgc__arena_lock(void) {
     pthread_mutex_lock(&arena_mutex);
@@ -162,6 +162,12 @@ static void arena_decommit_free_locked(struct arena *arena) {
 
 /* ---------------------------------------------------------- Take and give */
 
+static uint64_t retain_budget_locked(void) {
+    uint64_t floor = (uint64_t)rcgc__options()->arena_retain_kib * 1024 / RCGC_SLICE_SIZE;
+    uint64_t proportional = pool_slices_in_use / 8;
+    return proportional > floor ? proportional : floor;
+}
+
 static struct pool *take_locked(uint32_t span, uint32_t align_slices) {
     struct arena *arena = arenas;
     uint32_t at = UINT32_MAX;
@@ -193,6 +199,7 @@ static struct pool *take_locked(uint32_t span, uint32_t align_slices) {
     bits_set(arena->used_map, at, span, true);
     bits_set(arena->committed_map, at, span, true);
     arena->slices_used += span;
+    pool_slices_in_use += span;
 
     struct pool *pool = &arena->pools[at];
     pool->span = span;
@@ -230,11 +237,12 @@ void rcgc__arena_give_back(struct pool *pool) {
     arena->slices_used -= span;
     free_committed_slices += span;
 
-    uint64_t retain = (uint64_t)rcgc__options()->arena_retain_kib * 1024 / RCGC_SLICE_SIZE;
-    if (free_committed_slices > retain) {
-        rcgc__raw_decommit(pool->start, (size_t)span * RCGC_SLICE_SIZE);
-        bits_set(arena->committed_map, at, span, false);
-        free_committed_slices -= span;
+    pool_slices_in_use -= span;
+    if (free_committed_slices > retain_budget_locked()) {
+        arena_decommit_free_locked(arena);
+        for (struct arena *other = arenas;
+             other != NULL && free_committed_slices > retain_budget_locked(); other = other->next)
+            arena_decommit_free_locked(other);
     }
     if (arena->slices_used == arena->header_slices && arenas_current > 1)
         arena_destroy_locked(arena);

@@ -272,10 +272,14 @@ static inline void *pool_pop_owner(struct pool *pool) {
 }
 
 void *rcgc__heap_malloc_slow(size_t size, unsigned size_class) {
-    (void)size;
     struct heap *heap = rcgc__my_heap;
-    if (heap == &no_heap && (heap = heap_attach()) == NULL)
-        return NULL;
+    if (heap == &no_heap) {
+        if ((heap = heap_attach()) == NULL)
+            return NULL;
+        /* The caller read the class table before it could be filled (the
+         * first allocation in the process): read it again now. */
+        size_class = size_class_of(size);
+    }
     counter_add(&heap->mallocs_slow, 1);
     for (;;) {
         struct pool *pool = heap->avail[size_class];
