@@ -35,7 +35,7 @@ static void *refuse(int error) {
 
 RCGC_NOINLINE static void *malloc_slow(size_t size, unsigned size_class) {
     if (size <= RCGC_POOL_BLOCK_MAX) {
-        void *block = rcgc__heap_malloc_slow(size, size_class);
+        void *block = rcgc__heap_malloc_slow(size_class);
         if (block != NULL)
             FILL_FRESH(block, rcgc__classes[size_class].block_size);
         return block;
@@ -53,7 +53,7 @@ void *rcgc_malloc(size_t size) {
         struct pool *pool = rcgc__my_heap->avail[size_class];
         struct block *block = pool->free;
         if (RCGC_LIKELY(block != NULL)) {
-            pool->free = block->next;
+            pool->free = free_next(pool, block);
             block->cookie = 0;
             atomic_store_explicit(&pool->used,
                                   atomic_load_explicit(&pool->used, memory_order_relaxed) + 1,
@@ -70,7 +70,7 @@ void *rcgc_malloc(size_t size) {
 
 static inline void free_to_owned_pool(struct heap *heap, struct pool *pool, struct block *block) {
     FILL_FREED(block, pool->block_size);
-    block->next = pool->free;
+    free_link(block, pool->free);
     block->cookie = block_cookie(block);
     pool->free = block;
     uint32_t used = atomic_load_explicit(&pool->used, memory_order_relaxed) - 1;

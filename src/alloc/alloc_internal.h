@@ -91,7 +91,7 @@ struct class_info {
 };
 
 extern struct class_info rcgc__classes[RCGC_CLASS_COUNT];
-extern uint8_t rcgc__class_of_small[RCGC_SMALL_MAX / 16 + 1];
+extern const uint8_t rcgc__class_of_small[RCGC_SMALL_MAX / 16 + 1];
 
 /* Fill the tables; idempotent, called once before the first heap exists. */
 void rcgc__size_class_init(void);
@@ -130,6 +130,27 @@ extern uintptr_t rcgc__free_secret;
 
 static inline uintptr_t block_cookie(const struct block *b) {
     return (uintptr_t)b ^ rcgc__free_secret;
+}
+
+/* Secure builds (cmake -DRCGC_SECURE=ON, and librcgc-malloc-secure.so)
+ * store each owner free-list link as next ^ secret ^ &link and check every
+ * link they follow: a write into a freed block (use after free, overflow
+ * from a neighbour) is reported instead of handing out a forged pointer.
+ * Remote-free stacks stay plain; they are re-linked when collected. */
+#ifndef RCGC_SECURE
+#define RCGC_SECURE 0
+#endif
+
+struct pool;
+RCGC_NORETURN RCGC_COLD void rcgc__report_corrupt_free_list(const struct pool *pool,
+                                                            const struct block *at);
+
+static inline void free_link(struct block *b, struct block *next) {
+#if RCGC_SECURE
+    b->next = (struct block *)((uintptr_t)next ^ rcgc__free_secret ^ (uintptr_t)b);
+#else
+    b->next = next;
+#endif
 }
 
 /* ------------------------------------------------------------------- Pools */
@@ -214,6 +235,22 @@ static inline uint32_t pool_block_index(const struct pool *pool, const void *ptr
     return (uint32_t)index;
 }
 
+/* The link after @b on @pool's owner free list (see free_link). */
+static inline struct block *free_next(const struct pool *pool, const struct block *b) {
+#if RCGC_SECURE
+    struct block *next = (struct block *)((uintptr_t)b->next ^ rcgc__free_secret ^ (uintptr_t)b);
+    uint64_t offset = (uintptr_t)next - (uintptr_t)pool->start;
+    if (next != NULL &&
+        (offset >= (uint64_t)pool->capacity * pool->block_size ||
+         pool_block_index(pool, next) >= atomic_load_explicit(&pool->bumped, memory_order_relaxed)))
+        rcgc__report_corrupt_free_list(pool, b);
+    return next;
+#else
+    (void)pool;
+    return b->next;
+#endif
+}
+
 /* ------------------------------------------------------------ The registry */
 
 /* One byte per 64 MiB of the 47-bit user address space (2 MiB of BSS, of
@@ -245,11 +282,23 @@ void rcgc__registry_set_locked(const void *base, enum registry_entry entry);
 
 /* ------------------------------------------------------------------ Arenas */
 
-/* Take @span free slices (aligned to @align_slices, a power of two) for a
- * pool, recommitting decommitted ones. Returns the pool descriptor (kind
- * still POOL_FREE, `fresh` set when every slice was decommitted or new), or
- * NULL with errno = ENOMEM when no arena can be mapped. */
-struct pool *rcgc__arena_take(uint32_t span, uint32_t align_slices);
+/* What a pool will be, set by the arena under arena_mutex so that a
+ * statistics reader (also under it) never sees half a pool. */
+struct pool_shape {
+    enum pool_kind kind; /* POOL_SMALL or POOL_LARGE */
+    uint8_t size_class;
+    uint32_t block_size;
+    uint32_t capacity;
+    uint64_t reciprocal;
+    struct heap *owner; /* NULL for large */
+};
+
+/* Take @span free slices (aligned to @align_slices, a power of two) and make
+ * them a pool of @shape: empty and uncarved for a small pool, its one block
+ * handed out for a large one. Recommits decommitted slices; `fresh` says
+ * whether every slice read as zero. NULL with errno = ENOMEM when no arena
+ * can be mapped. */
+struct pool *rcgc__arena_take(uint32_t span, uint32_t align_slices, const struct pool_shape *shape);
 
 /* Give a pool's slices back to its arena; decommits beyond the retained
  * budget and unmaps an empty arena beyond the first (purge policy). */
@@ -271,9 +320,6 @@ void rcgc__arena_lock(void);
 void rcgc__arena_unlock(void);
 
 /* ------------------------------------------------------------------- Pools */
-
-/* Prepare slices taken from an arena as a pool of @size_class owned by @heap. */
-void rcgc__pool_init_owner(struct pool *pool, unsigned size_class, struct heap *heap);
 
 /* Carve up to one page worth of never-used blocks onto the free list.
  * Returns false when the pool is fully carved. */
@@ -320,7 +366,7 @@ extern _Thread_local struct heap *rcgc__my_heap __attribute__((tls_model("initia
 /* The slow half of rcgc_malloc for pool sizes: attaches a heap if needed,
  * refills the class from remote frees, carving, full pools, abandoned pools
  * or a new pool. NULL with errno = ENOMEM on failure. */
-void *rcgc__heap_malloc_slow(size_t size, unsigned size_class);
+void *rcgc__heap_malloc_slow(unsigned size_class);
 
 /* The owner freed into @pool and it became empty or was on the full list:
  * an empty pool goes back to its arena unless it is the class's current

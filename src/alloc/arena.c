@@ -168,7 +168,8 @@ static uint64_t retain_budget_locked(void) {
     return proportional > floor ? proportional : floor;
 }
 
-static struct pool *take_locked(uint32_t span, uint32_t align_slices) {
+static struct pool *take_locked(uint32_t span, uint32_t align_slices,
+                                const struct pool_shape *shape) {
     struct arena *arena = arenas;
     uint32_t at = UINT32_MAX;
     for (; arena != NULL; arena = arena->next)
@@ -212,12 +213,26 @@ static struct pool *take_locked(uint32_t span, uint32_t align_slices) {
         pool[i].back = i;
         atomic_store_explicit(&pool[i].kind, POOL_INTERIOR, memory_order_relaxed);
     }
+    bool large = shape->kind == POOL_LARGE;
+    pool->free = NULL;
+    pool->capacity = shape->capacity;
+    pool->block_size = shape->block_size;
+    pool->reciprocal = shape->reciprocal;
+    pool->size_class = shape->size_class;
+    pool->list = LIST_NONE;
+    pool->next = pool->prev = NULL;
+    atomic_store_explicit(&pool->used, large ? 1 : 0, memory_order_relaxed);
+    atomic_store_explicit(&pool->bumped, large ? 1 : 0, memory_order_relaxed);
+    atomic_store_explicit(&pool->remote_free, NULL, memory_order_relaxed);
+    atomic_store_explicit(&pool->owner, shape->owner, memory_order_relaxed);
+    atomic_store_explicit(&pool->kind, (uint8_t)shape->kind, memory_order_relaxed);
     return pool;
 }
 
-struct pool *rcgc__arena_take(uint32_t span, uint32_t align_slices) {
+struct pool *rcgc__arena_take(uint32_t span, uint32_t align_slices,
+                              const struct pool_shape *shape) {
     rcgc__arena_lock();
-    struct pool *pool = take_locked(span, align_slices);
+    struct pool *pool = take_locked(span, align_slices, shape);
     rcgc__arena_unlock();
     if (pool == NULL)
         errno = ENOMEM;

@@ -120,7 +120,10 @@ static void pool_release_owner(struct heap *heap, struct pool *pool) {
 static void pool_file_owner(struct heap *heap, struct pool *pool) {
     bool exhausted = pool->free == NULL &&
                      atomic_load_explicit(&pool->bumped, memory_order_relaxed) == pool->capacity;
-    list_push_front(heap, pool, exhausted ? LIST_FULL : LIST_AVAIL);
+    if (exhausted)
+        list_push_front(heap, pool, LIST_FULL);
+    else
+        list_push_behind_current(heap, pool);
 }
 
 /* -------------------------------------------------------------- Attaching */
@@ -264,22 +267,17 @@ static bool refill_from_full(struct heap *heap, unsigned size_class) {
 
 static inline void *pool_pop_owner(struct pool *pool) {
     struct block *block = pool->free;
-    pool->free = block->next;
+    pool->free = free_next(pool, block);
     block->cookie = 0;
     atomic_store_explicit(&pool->used, atomic_load_explicit(&pool->used, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     return block;
 }
 
-void *rcgc__heap_malloc_slow(size_t size, unsigned size_class) {
+void *rcgc__heap_malloc_slow(unsigned size_class) {
     struct heap *heap = rcgc__my_heap;
-    if (heap == &no_heap) {
-        if ((heap = heap_attach()) == NULL)
-            return NULL;
-        /* The caller read the class table before it could be filled (the
-         * first allocation in the process): read it again now. */
-        size_class = size_class_of(size);
-    }
+    if (heap == &no_heap && (heap = heap_attach()) == NULL)
+        return NULL;
     counter_add(&heap->mallocs_slow, 1);
     for (;;) {
         struct pool *pool = heap->avail[size_class];
@@ -294,10 +292,16 @@ void *rcgc__heap_malloc_slow(size_t size, unsigned size_class) {
         if (refill_from_full(heap, size_class) || adopt_abandoned(heap, size_class))
             continue;
         const struct class_info *info = &rcgc__classes[size_class];
-        pool = rcgc__arena_take(info->span, 1);
-        if (pool == NULL)
+        const struct pool_shape shape = {
+            .kind = POOL_SMALL,
+            .size_class = (uint8_t)size_class,
+            .block_size = info->block_size,
+            .capacity = info->capacity,
+            .reciprocal = info->reciprocal,
+            .owner = heap,
+        };
+        if ((pool = rcgc__arena_take(info->span, 1, &shape)) == NULL)
             return NULL;
-        rcgc__pool_init_owner(pool, size_class, heap);
         counter_add(&heap->pools_taken, 1);
         list_push_front(heap, pool, LIST_AVAIL);
     }

@@ -40,18 +40,14 @@ void *rcgc__large_malloc(size_t size, size_t alignment, bool zero) {
     uint32_t span = (uint32_t)((size + RCGC_SLICE_SIZE - 1) / RCGC_SLICE_SIZE);
     uint32_t align_slices =
         alignment > RCGC_SLICE_SIZE ? (uint32_t)(alignment / RCGC_SLICE_SIZE) : 1;
-    struct pool *pool = rcgc__arena_take(span, align_slices);
+    const struct pool_shape shape = {
+        .kind = POOL_LARGE,
+        .block_size = (uint32_t)(span * RCGC_SLICE_SIZE),
+        .capacity = 1,
+    };
+    struct pool *pool = rcgc__arena_take(span, align_slices, &shape);
     if (pool == NULL)
         return NULL;
-    pool->free = NULL;
-    pool->capacity = 1;
-    pool->block_size = (uint32_t)(span * RCGC_SLICE_SIZE);
-    pool->reciprocal = 0;
-    pool->list = LIST_NONE;
-    atomic_store_explicit(&pool->used, 1, memory_order_relaxed);
-    atomic_store_explicit(&pool->bumped, 1, memory_order_relaxed);
-    atomic_store_explicit(&pool->owner, NULL, memory_order_relaxed);
-    atomic_store_explicit(&pool->kind, POOL_LARGE, memory_order_relaxed);
     if (zero && !pool->fresh)
         memset(pool->start, 0, size);
     return pool->start;

@@ -26,3 +26,9 @@ void rcgc__report_bad_block(const struct pool *pool, const void *ptr, const char
                 ptr, pool->size_class, pool->block_size, (const void *)block, (const void *)pool,
                 where);
 }
+
+void rcgc__report_corrupt_free_list(const struct pool *pool, const struct block *at) {
+    rcgc__fatal("rcgc: free list of pool %p (size class %u, %u B) corrupted at the freed block %p: "
+                "it was written after being freed (use after free or overflow) in rcgc_malloc",
+                (const void *)pool, pool->size_class, pool->block_size, (const void *)at);
+}

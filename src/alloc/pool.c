@@ -18,22 +18,6 @@
 
 #include <inttypes.h>
 
-void rcgc__pool_init_owner(struct pool *pool, unsigned size_class, struct heap *heap) {
-    const struct class_info *info = &rcgc__classes[size_class];
-    pool->free = NULL;
-    atomic_store_explicit(&pool->used, 0, memory_order_relaxed);
-    atomic_store_explicit(&pool->bumped, 0, memory_order_relaxed);
-    pool->capacity = info->capacity;
-    pool->block_size = info->block_size;
-    pool->reciprocal = info->reciprocal;
-    pool->size_class = (uint8_t)size_class;
-    pool->list = LIST_NONE;
-    pool->next = pool->prev = NULL;
-    atomic_store_explicit(&pool->remote_free, NULL, memory_order_relaxed);
-    atomic_store_explicit(&pool->owner, heap, memory_order_relaxed);
-    atomic_store_explicit(&pool->kind, POOL_SMALL, memory_order_relaxed);
-}
-
 bool rcgc__pool_carve_owner(struct pool *pool) {
     uint32_t bumped = atomic_load_explicit(&pool->bumped, memory_order_relaxed);
     if (bumped == pool->capacity)
@@ -50,7 +34,7 @@ bool rcgc__pool_carve_owner(struct pool *pool) {
     /* Built back to front so the list hands out ascending addresses. */
     for (uint32_t i = batch; i-- > 0;) {
         struct block *block = (struct block *)(first + (size_t)i * pool->block_size);
-        block->next = tail;
+        free_link(block, tail);
         block->cookie = block_cookie(block);
         tail = block;
     }
@@ -76,15 +60,19 @@ uint32_t rcgc__pool_collect_remote_owner(struct pool *pool) {
         return 0;
     /* Acquire: pairs with the release CAS in rcgc__pool_push_remote(). */
     struct block *taken = atomic_exchange_explicit(&pool->remote_free, NULL, memory_order_acquire);
+    /* Push each block onto the owner's list: the stack's links are plain,
+     * the owner's may be encoded (free_link). */
     uint32_t count = 0;
-    struct block *last = NULL;
-    for (struct block *b = taken; b != NULL; b = b->next) {
-        last = b;
+    struct block *free = pool->free;
+    while (taken != NULL) {
+        struct block *next = taken->next;
+        free_link(taken, free);
+        free = taken;
+        taken = next;
         count++;
     }
-    if (last != NULL) {
-        last->next = pool->free;
-        pool->free = taken;
+    if (count > 0) {
+        pool->free = free;
         uint32_t used = atomic_load_explicit(&pool->used, memory_order_relaxed);
         if (count > used)
             rcgc__fatal("rcgc: pool %p (size class %u, %u B) got %" PRIu32
@@ -100,7 +88,7 @@ void rcgc__alloc_pool_check(const struct pool *pool) {
     uint32_t used = atomic_load_explicit(&pool->used, memory_order_relaxed);
     uint32_t bumped = atomic_load_explicit(&pool->bumped, memory_order_relaxed);
     uint32_t free_count = 0;
-    for (const struct block *b = pool->free; b != NULL; b = b->next) {
+    for (const struct block *b = pool->free; b != NULL; b = free_next(pool, b)) {
         if (pool_block_index(pool, b) >= bumped)
             rcgc__fatal("rcgc: pool %p free list holds %p, not a carved block of it",
                         (const void *)pool, (const void *)b);

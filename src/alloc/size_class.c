@@ -1,7 +1,10 @@
 /* src/alloc/size_class.c - the size classes and the size -> class tables.
  *
- * Shared, read-only after rcgc__size_class_init() (run once under
- * pthread_once before any heap exists, so readers need no ordering).
+ * Shared: rcgc__class_of_small is a compile-time constant (the fast path
+ * reads it with no ordering at all); rcgc__classes and the free secret are
+ * filled once under pthread_once before any heap exists, and read only by
+ * threads ordered after that (they attached a heap, or were handed a block
+ * by one that did).
  *
  *  class:  0   1   2  ...  7  |  8   9  10  11 | 12  13  14  15 | ... | 47
  *  size:  16  32  48  ... 128 | 160 192 224 256 | 320 384 448 512 | ... | 128 KiB
@@ -14,7 +17,15 @@
 
 struct class_info rcgc__classes[RCGC_CLASS_COUNT];
 uintptr_t rcgc__free_secret;
-uint8_t rcgc__class_of_small[RCGC_SMALL_MAX / 16 + 1];
+/* Entry i is the class of size 16 * i, for sizes up to 1 KiB. A constant,
+ * not filled at start: the malloc fast path reads it on a thread's very
+ * first call, before any pthread_once could order a fill before the read.
+ * tests/test_alloc.c checks every entry against rcgc__size_class_of(). */
+const uint8_t rcgc__class_of_small[RCGC_SMALL_MAX / 16 + 1] = {
+    0,  0,  1,  2,  3,  4,  5,  6,  7,  8,  8,  9,  9,  10, 10, 11, 11, 12, 12, 12, 12, 13,
+    13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17,
+    17, 17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19,
+};
 
 static size_t block_size_of_class(unsigned size_class) {
     if (size_class < 8)
@@ -60,8 +71,6 @@ static void fill_tables(void) {
             .reciprocal = (((uint64_t)1 << 40) + block - 1) / block,
         };
     }
-    for (size_t i = 0; i <= RCGC_SMALL_MAX / 16; i++)
-        rcgc__class_of_small[i] = (uint8_t)rcgc__size_class_of(i * 16);
 }
 
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
