@@ -26,6 +26,7 @@
  *   A1  a slice is marked used in its arena's slice map exactly when it
  *       belongs to a pool in use (small, large) or to the arena header
  *   A2  a free slice is committed or decommitted as its commit bit says
+ *   A3  a decommitted page of descriptors describes only free slices
  */
 #ifndef RCGC_ALLOC_INTERNAL_H
 #define RCGC_ALLOC_INTERNAL_H
@@ -79,6 +80,8 @@
 #define RCGC_POOL_MIN_BLOCKS 8
 
 static_assert((RCGC_ARENA_SIZE & (RCGC_ARENA_SIZE - 1)) == 0, "arena_of() masks the address");
+static_assert(RCGC_SLICES_PER_ARENA * 128 / 4096 <= 64,
+              "descriptor_pages_decommitted has a bit per page of pools[] (4 KiB pages)");
 static_assert(RCGC_SLICES_PER_ARENA % 64 == 0, "slice maps are whole 64-bit words");
 static_assert(RCGC_POOL_BLOCK_MAX <= (size_t)1 << 19,
               "block index reciprocal is exact below 512 KiB");
@@ -209,6 +212,9 @@ struct arena {
     uint64_t committed_map[RCGC_SLICE_WORDS]; /* A2 */
     uint32_t slices_used;
     uint32_t header_slices;
+    /* Pages of pools[] given back to the OS: a page holding only descriptors
+     * of free slices reads as zero afterwards, which is POOL_FREE (A3). */
+    uint64_t descriptor_pages_decommitted;
     size_t huge_size; /* 0 for an arena; the mapping's size for a huge block */
     struct arena *next;
 };

@@ -134,13 +134,48 @@ static void arena_destroy_locked(struct arena *arena) {
             break;
         }
     rcgc__registry_set_locked(arena, REGISTRY_NONE);
-    uint32_t committed = committed_free_slices(arena) + arena->header_slices;
-    free_committed_slices -= committed - arena->header_slices;
+    uint32_t free_committed = committed_free_slices(arena);
+    free_committed_slices -= free_committed;
     arenas_current--;
-    rcgc__raw_unmap(arena, RCGC_ARENA_SIZE, RCGC_ARENA_SIZE - (size_t)committed * RCGC_SLICE_SIZE);
+    size_t committed =
+        (size_t)(free_committed + arena->header_slices) * RCGC_SLICE_SIZE -
+        (size_t)__builtin_popcountll(arena->descriptor_pages_decommitted) * rcgc_page_size();
+    rcgc__raw_unmap(arena, RCGC_ARENA_SIZE, RCGC_ARENA_SIZE - committed);
 }
 
-/* Decommit every committed run among the free slices of @arena. */
+/* Descriptor pages: pools[] spans 32 pages of 4 KiB; page k describes
+ * slices [k * per_page, (k + 1) * per_page). */
+static uint32_t descriptors_per_page(void) {
+    return (uint32_t)(rcgc_page_size() / sizeof(struct pool));
+}
+
+/* A3: give back the descriptor pages whose slices are all free. */
+static void decommit_free_descriptors_locked(struct arena *arena) {
+    uint32_t per_page = descriptors_per_page();
+    for (uint32_t page = 0; page < RCGC_SLICES_PER_ARENA / per_page; page++) {
+        uint64_t bit = (uint64_t)1 << page;
+        if ((arena->descriptor_pages_decommitted & bit) != 0 ||
+            first_used(arena, page * per_page, per_page) != UINT32_MAX)
+            continue;
+        rcgc__raw_decommit(&arena->pools[page * per_page], rcgc_page_size());
+        arena->descriptor_pages_decommitted |= bit;
+    }
+}
+
+/* Before slices [at, at + span) get descriptors again. */
+static void recommit_descriptors_locked(struct arena *arena, uint32_t at, uint32_t span) {
+    uint32_t per_page = descriptors_per_page();
+    for (uint32_t page = at / per_page; page <= (at + span - 1) / per_page; page++) {
+        uint64_t bit = (uint64_t)1 << page;
+        if ((arena->descriptor_pages_decommitted & bit) == 0)
+            continue;
+        rcgc__raw_recommit(&arena->pools[page * per_page], rcgc_page_size());
+        arena->descriptor_pages_decommitted &= ~bit;
+    }
+}
+
+/* Decommit every committed run among the free slices of @arena, and the
+ * descriptor pages that describe only free slices. */
 static void arena_decommit_free_locked(struct arena *arena) {
     uint32_t i = arena->header_slices;
     while (i < RCGC_SLICES_PER_ARENA) {
@@ -158,6 +193,7 @@ static void arena_decommit_free_locked(struct arena *arena) {
         free_committed_slices -= end - i;
         i = end;
     }
+    decommit_free_descriptors_locked(arena);
 }
 
 /* ---------------------------------------------------------- Take and give */
@@ -197,6 +233,7 @@ static struct pool *take_locked(uint32_t span, uint32_t align_slices,
                            (size_t)(end - i) * RCGC_SLICE_SIZE);
         i = end;
     }
+    recommit_descriptors_locked(arena, at, span);
     bits_set(arena->used_map, at, span, true);
     bits_set(arena->committed_map, at, span, true);
     arena->slices_used += span;

@@ -75,7 +75,7 @@ RCGC_NORETURN RCGC_COLD void rcgc__assert_failed(const char *expr, const char *f
       "decommit with MADV_FREE (lazy) instead of MADV_DONTNEED (RSS drops at once)")               \
     X(huge_pages, "RCGC_HUGE_PAGES", 0, 0, 1,                                                      \
       "ask for transparent huge pages on arena-sized mappings")                                    \
-    X(arena_retain_kib, "RCGC_ARENA_RETAIN_KIB", 128, 0, 1048576,                                  \
+    X(arena_retain_kib, "RCGC_ARENA_RETAIN_KIB", 64, 0, 1048576,                                   \
       "free slices kept committed across all arenas before decommitting, KiB")
 
 struct rcgc_options {
