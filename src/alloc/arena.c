@@ -157,7 +157,7 @@ static void decommit_free_descriptors_locked(struct arena *arena) {
         if ((arena->descriptor_pages_decommitted & bit) != 0 ||
             first_used(arena, page * per_page, per_page) != UINT32_MAX)
             continue;
-        rcgc__raw_decommit(&arena->pools[page * per_page], rcgc_page_size());
+        rcgc__raw_decommit(&arena->pools[(size_t)page * per_page], rcgc_page_size());
         arena->descriptor_pages_decommitted |= bit;
     }
 }
@@ -169,7 +169,7 @@ static void recommit_descriptors_locked(struct arena *arena, uint32_t at, uint32
         uint64_t bit = (uint64_t)1 << page;
         if ((arena->descriptor_pages_decommitted & bit) == 0)
             continue;
-        rcgc__raw_recommit(&arena->pools[page * per_page], rcgc_page_size());
+        rcgc__raw_recommit(&arena->pools[(size_t)page * per_page], rcgc_page_size());
         arena->descriptor_pages_decommitted &= ~bit;
     }
 }
