@@ -355,6 +355,7 @@ struct heap { /* 64-byte aligned (heap.c) so no two heaps share a line */
      * with no free blocks when there is none, so the fast path has one
      * branch). */
     struct pool *avail[RCGC_CLASS_COUNT];
+    struct pool *avail_tail[RCGC_CLASS_COUNT]; /* NULL when avail[c] is the sentinel */
     struct pool *full[RCGC_CLASS_COUNT];
 #define RCGC_HEAP_COUNTER(name, doc) _Atomic uint64_t name;
     RCGC_ALLOC_COUNTERS(RCGC_HEAP_COUNTER)

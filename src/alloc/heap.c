@@ -66,45 +66,62 @@ static inline void counter_add(_Atomic uint64_t *counter, uint64_t delta) {
 /* ------------------------------------------------------------ Class lists */
 
 static void list_unlink(struct heap *heap, struct pool *pool) {
-    struct pool **head =
-        pool->list == LIST_FULL ? &heap->full[pool->size_class] : &heap->avail[pool->size_class];
+    unsigned c = pool->size_class;
+    bool full = pool->list == LIST_FULL;
     if (pool->prev != NULL)
         pool->prev->next = pool->next;
+    else if (full)
+        heap->full[c] = pool->next;
     else
-        *head =
-            pool->next != NULL ? pool->next : (pool->list == LIST_FULL ? NULL : &rcgc__empty_pool);
+        heap->avail[c] = pool->next != NULL ? pool->next : &rcgc__empty_pool;
     if (pool->next != NULL)
         pool->next->prev = pool->prev;
+    else if (!full)
+        heap->avail_tail[c] = pool->prev;
     pool->next = pool->prev = NULL;
     pool->list = LIST_NONE;
 }
 
+/* A new pool, or one taken when the class has nothing else, becomes the
+ * current pool. */
 static void list_push_front(struct heap *heap, struct pool *pool, enum pool_list list) {
-    struct pool **head =
-        list == LIST_FULL ? &heap->full[pool->size_class] : &heap->avail[pool->size_class];
-    struct pool *old = *head == &rcgc__empty_pool ? NULL : *head;
+    unsigned c = pool->size_class;
+    struct pool *old = list == LIST_FULL
+                           ? heap->full[c]
+                           : (heap->avail[c] == &rcgc__empty_pool ? NULL : heap->avail[c]);
     pool->prev = NULL;
     pool->next = old;
     if (old != NULL)
         old->prev = pool;
-    *head = pool;
+    else if (list == LIST_AVAIL)
+        heap->avail_tail[c] = pool;
+    if (list == LIST_FULL)
+        heap->full[c] = pool;
+    else
+        heap->avail[c] = pool;
     pool->list = (uint8_t)list;
 }
 
-/* A pool coming back from the full list joins avail behind the current
- * pool, never in front: displacing the current pool would strand it, and
- * once empty it would be neither current nor looked at again (P2). */
-static void list_push_behind_current(struct heap *heap, struct pool *pool) {
-    struct pool *current = heap->avail[pool->size_class];
-    if (current == &rcgc__empty_pool) {
+/* A pool coming back from the full list, or adopted, joins avail at the
+ * tail. Why the tail: by the time the allocator reaches it, it has gathered
+ * many freed blocks, so consecutive allocations come from one pool and
+ * land near each other; placed right behind the current pool it would be
+ * used with one or two free blocks, and every allocation would touch a
+ * different pool (bench/malloc_mix --live 1000000: 200 ns/op behind the
+ * current pool, 140 at the tail; mimalloc 130).
+ * Never in front: displacing the current pool would strand it, and once
+ * empty it would be neither current nor looked at again (P2). */
+static void list_push_back(struct heap *heap, struct pool *pool) {
+    unsigned c = pool->size_class;
+    struct pool *tail = heap->avail[c] == &rcgc__empty_pool ? NULL : heap->avail_tail[c];
+    if (tail == NULL) {
         list_push_front(heap, pool, LIST_AVAIL);
         return;
     }
-    pool->prev = current;
-    pool->next = current->next;
-    if (current->next != NULL)
-        current->next->prev = pool;
-    current->next = pool;
+    pool->prev = tail;
+    pool->next = NULL;
+    tail->next = pool;
+    heap->avail_tail[c] = pool;
     pool->list = LIST_AVAIL;
 }
 
@@ -123,7 +140,7 @@ static void pool_file_owner(struct heap *heap, struct pool *pool) {
     if (exhausted)
         list_push_front(heap, pool, LIST_FULL);
     else
-        list_push_behind_current(heap, pool);
+        list_push_back(heap, pool);
 }
 
 /* -------------------------------------------------------------- Attaching */
@@ -195,6 +212,7 @@ static void heap_give_up_pools(struct heap *heap) {
             }
         }
         heap->avail[c] = &rcgc__empty_pool;
+        heap->avail_tail[c] = NULL;
         heap->full[c] = NULL;
     }
 }
@@ -315,7 +333,7 @@ void rcgc__heap_pool_freed_owner(struct heap *heap, struct pool *pool) {
     }
     if (pool->list == LIST_FULL) {
         list_unlink(heap, pool);
-        list_push_behind_current(heap, pool);
+        list_push_back(heap, pool);
     }
 }
 
@@ -339,7 +357,7 @@ void rcgc__heap_collect_owner(bool force) {
                         pool_release_owner(heap, pool);
                     } else if (pool->list == LIST_FULL && pool->free != NULL) {
                         list_unlink(heap, pool);
-                        list_push_behind_current(heap, pool);
+                        list_push_back(heap, pool);
                     }
                     pool = next;
                 }
