@@ -6,6 +6,7 @@
  */
 #include "compare.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,9 +49,15 @@ void compare_report_table(const struct impl *impls, int count, const struct impl
                           const struct unit *unit) {
     char heads[COLS][CELL] = {"impl", "", "(p25-p75)", "ratio", "peak RSS MiB"};
     snprintf(heads[1], CELL, "%s", unit->known ? unit->name : "result");
+    /* "time ... lower = faster" only for times; a count or a size ratio
+     * (false_sharing's lines, rss_after_free's x-baseline) says "better". */
+    bool is_time =
+        unit->known && (strncmp(unit->name, "ns", 2) == 0 || strncmp(unit->name, "us", 2) == 0 ||
+                        strncmp(unit->name, "ms", 2) == 0);
     if (base != NULL)
-        snprintf(heads[3], CELL, "%s vs %s (%s)", unit->lower_is_better ? "time" : "value",
-                 base->name, unit->lower_is_better ? "lower = faster" : "higher = better");
+        snprintf(heads[3], CELL, "%s vs %s (%s)", is_time ? "time" : unit->name, base->name,
+                 unit->lower_is_better ? (is_time ? "lower = faster" : "lower = better")
+                                       : "higher = better");
 
     /* The baseline's row first, as in STYLE.md, then --allocators order. */
     int order[MAX_IMPLS], rows = 0;
