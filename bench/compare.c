@@ -38,6 +38,9 @@ static const struct {
     {"mimalloc", "libmimalloc.so.2"},
     {"jemalloc", "libjemalloc.so.2"},
     {"tcmalloc", "libtcmalloc_minimal.so.4"},
+    /* Not in the default list: rcgc built with RCGC_SECURE, for measuring
+     * what the checked free lists cost (--allocators rcgc,rcgc-secure). */
+    {"rcgc-secure", "librcgc-malloc-secure.so"},
 };
 
 /* The build's own multiarch directory first (CMAKE_LIBRARY_ARCHITECTURE),
@@ -64,6 +67,7 @@ static void usage(const char *prog, const char *why) {
         fprintf(stderr, "%s: %s\n", prog, why);
     fprintf(stderr,
             "usage: %s [--runs N] [--allocators rcgc,glibc,mimalloc,jemalloc,tcmalloc]\n"
+            "       (also rcgc-secure: rcgc built with RCGC_SECURE)\n"
             "       [--baseline NAME] [--title TEXT] [--rcgc-preload PATH] [--csv FILE]\n"
             "       -- BENCH_BINARY [ARGS...]\n",
             prog);
@@ -118,7 +122,8 @@ static int impls_parse(const char *prog, const char *list, struct impl *impls) {
         size_t len = strcspn(p, ",");
         int k = known_index(p, len);
         if (k < 0)
-            usage(prog, "--allocators takes rcgc, glibc, mimalloc, jemalloc, tcmalloc");
+            usage(prog,
+                  "--allocators takes rcgc, glibc, mimalloc, jemalloc, tcmalloc, rcgc-secure");
         for (int j = 0; j < count; j++)
             if (impls[j].name == known_impls[k].name)
                 usage(prog, "--allocators names an allocator twice");
@@ -138,8 +143,11 @@ static void impls_locate(struct impl *impls, int count, const char *rcgc_preload
         struct impl *m = &impls[i];
         if (m->soname == NULL)
             continue;
-        if (strcmp(m->name, "rcgc") == 0) {
-            const char *path = rcgc_preload ? rcgc_preload : RCGC_MALLOC_PRELOAD_DEFAULT;
+        if (strncmp(m->name, "rcgc", 4) == 0) {
+            bool secure = strcmp(m->name, "rcgc-secure") == 0;
+            const char *path = secure         ? RCGC_MALLOC_SECURE_PRELOAD_DEFAULT
+                               : rcgc_preload ? rcgc_preload
+                                              : RCGC_MALLOC_PRELOAD_DEFAULT;
             snprintf(m->path, sizeof m->path, "%s", path);
             if (access(m->path, R_OK) != 0) {
                 m->state = IMPL_SKIPPED;

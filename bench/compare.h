@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define MAX_IMPLS 5
+#define MAX_IMPLS 6
 
 enum impl_state {
     IMPL_RUNNING, /* library found and every run so far gave a result */

@@ -50,7 +50,7 @@ void compare_report_table(const struct impl *impls, int count, const struct impl
     char heads[COLS][CELL] = {"impl", "", "(p25-p75)", "ratio", "peak RSS MiB"};
     snprintf(heads[1], CELL, "%s", unit->known ? unit->name : "result");
     /* "time ... lower = faster" only for times; a count or a size ratio
-     * (false_sharing's lines, rss_after_free's x-baseline) says "better". */
+     * (false_sharing's lines, rss_after_free's MiB-kept) says "better". */
     bool is_time =
         unit->known && (strncmp(unit->name, "ns", 2) == 0 || strncmp(unit->name, "us", 2) == 0 ||
                         strncmp(unit->name, "ms", 2) == 0);

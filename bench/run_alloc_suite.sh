@@ -69,7 +69,7 @@ fi
 # Counts, not times: left out of the geometric mean. mimalloc shares no
 # line at all, and a ratio against 0 says nothing, hence glibc as baseline.
 run 3 glibc "bench/false_sharing: passive + active, 8-48 B, shared 64 B lines" false_sharing
-run 3 mimalloc "bench/rss_after_free: 10M x 32 B, RSS after 2 s idle / RSS at start" \
+run 3 mimalloc "bench/rss_after_free: 10M x 32 B, heap MiB kept 2 s after freeing all" \
     rss_after_free
 
 # Geometric mean over this run's timing rows of median / mimalloc's median,
