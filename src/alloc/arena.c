@@ -200,7 +200,7 @@ static void arena_decommit_free_locked(struct arena *arena) {
 
 static uint64_t retain_budget_locked(void) {
     uint64_t floor = (uint64_t)rcgc__options()->arena_retain_kib * 1024 / RCGC_SLICE_SIZE;
-    uint64_t proportional = pool_slices_in_use / 8;
+    uint64_t proportional = pool_slices_in_use * (uint64_t)rcgc__options()->arena_retain_pct / 100;
     return proportional > floor ? proportional : floor;
 }
 

@@ -76,7 +76,10 @@ RCGC_NORETURN RCGC_COLD void rcgc__assert_failed(const char *expr, const char *f
     X(huge_pages, "RCGC_HUGE_PAGES", 0, 0, 1,                                                      \
       "ask for transparent huge pages on arena-sized mappings")                                    \
     X(arena_retain_kib, "RCGC_ARENA_RETAIN_KIB", 64, 0, 1048576,                                   \
-      "free slices kept committed across all arenas before decommitting, KiB")
+      "free slices kept committed across all arenas before decommitting, KiB")                     \
+    X(arena_retain_pct, "RCGC_ARENA_RETAIN_PCT", 200, 0, 10000,                                    \
+      "free slices kept committed, as a percentage of the slices in use (when above the KiB "      \
+      "floor)")
 
 struct rcgc_options {
 #define RCGC_OPTION_FIELD(field, env, def, lo, hi, doc) long field;
