@@ -148,13 +148,15 @@ static void version_of_library_matches_headers(void **state) {
 
 /* ----------------------------------------------------------- Exit report */
 
-static void show_stats_prints_the_raw_report_at_exit(void **state) {
+static void show_stats_prints_allocator_and_raw_reports_at_exit(void **state) {
     (void)state;
     struct child_result result;
     child_exec_self("--exit-quietly", "RCGC_SHOW_STATS=1", &result);
     assert_true(result.exited && result.code == 0);
     assert_non_null(strstr(result.output, "rcgc raw layer"));
     assert_non_null(strstr(result.output, "bytes_mapped"));
+    assert_non_null(
+        strstr(result.output, "class   size   num pools   blocks in use  avail blocks"));
 
     child_exec_self("--exit-quietly", "RCGC_SHOW_STATS=0", &result);
     assert_true(result.exited && result.code == 0);
@@ -163,7 +165,7 @@ static void show_stats_prints_the_raw_report_at_exit(void **state) {
 
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "--exit-quietly") == 0)
-        return 0; /* the child of show_stats_prints_the_raw_report_at_exit */
+        return 0; /* the child of show_stats_prints_allocator_and_raw_reports_at_exit */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fatal_handler_receives_the_formatted_line),
         cmocka_unit_test(set_fatal_handler_returns_the_previous_one),
@@ -175,7 +177,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(options_read_valid_values_from_the_environment),
         cmocka_unit_test(options_reject_malformed_values_with_a_message),
         cmocka_unit_test(version_of_library_matches_headers),
-        cmocka_unit_test(show_stats_prints_the_raw_report_at_exit),
+        cmocka_unit_test(show_stats_prints_allocator_and_raw_reports_at_exit),
     };
     return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

@@ -115,10 +115,6 @@ static inline unsigned size_class_of(size_t size) {
 /* The same by arithmetic alone, for filling the table. */
 unsigned rcgc__size_class_of(size_t size);
 
-static inline unsigned size_class_of_small(size_t size) {
-    return rcgc__class_of_small[(size + 15) >> 4];
-}
-
 /* ------------------------------------------------------------------ Blocks */
 
 /* A free block. `cookie` is block ^ rcgc__free_secret while the block is

@@ -188,10 +188,12 @@ static void abandon_pool(struct pool *pool) {
     pthread_mutex_unlock(&abandoned_mutex);
 }
 
-/* Hand every pool on: empty ones go back to their arena, the rest to the
- * abandoned list, where a live thread adopts them. Blocks in them stay
- * valid; frees from any thread reach them through their remote stacks. */
-static void heap_give_up_pools(struct heap *heap) {
+/* Visit every pool on @heap's lists, its remote frees collected first.
+ * @visit may unlink, move or release the pool it is given (the walk has
+ * already read the next one). */
+static void heap_foreach_pool_owner(struct heap *heap,
+                                    void (*visit)(struct heap *, struct pool *, void *),
+                                    void *arg) {
     for (unsigned c = 0; c < RCGC_CLASS_COUNT; c++) {
         struct pool *lists[2] = {heap->avail[c], heap->full[c]};
         for (unsigned l = 0; l < 2; l++) {
@@ -199,18 +201,32 @@ static void heap_give_up_pools(struct heap *heap) {
             while (pool != NULL) {
                 struct pool *next = pool->next;
                 rcgc__pool_collect_remote_owner(pool);
-                pool->next = pool->prev = NULL;
-                pool->list = LIST_NONE;
-                if (atomic_load_explicit(&pool->used, memory_order_relaxed) == 0) {
-                    atomic_store_explicit(&pool->owner, NULL, memory_order_relaxed);
-                    counter_add(&heap->pools_released, 1);
-                    rcgc__arena_give_back(pool);
-                } else {
-                    abandon_pool(pool);
-                }
+                visit(heap, pool, arg);
                 pool = next;
             }
         }
+    }
+}
+
+static void give_up_pool(struct heap *heap, struct pool *pool, void *arg) {
+    (void)arg;
+    pool->next = pool->prev = NULL;
+    pool->list = LIST_NONE;
+    if (atomic_load_explicit(&pool->used, memory_order_relaxed) == 0) {
+        atomic_store_explicit(&pool->owner, NULL, memory_order_relaxed);
+        counter_add(&heap->pools_released, 1);
+        rcgc__arena_give_back(pool);
+    } else {
+        abandon_pool(pool);
+    }
+}
+
+/* Hand every pool on: empty ones go back to their arena, the rest to the
+ * abandoned list, where a live thread adopts them. Blocks in them stay
+ * valid; frees from any thread reach them through their remote stacks. */
+static void heap_give_up_pools(struct heap *heap) {
+    heap_foreach_pool_owner(heap, give_up_pool, NULL);
+    for (unsigned c = 0; c < RCGC_CLASS_COUNT; c++) {
         heap->avail[c] = &rcgc__empty_pool;
         heap->avail_tail[c] = NULL;
         heap->full[c] = NULL;
@@ -337,6 +353,19 @@ void rcgc__heap_pool_freed_owner(struct heap *heap, struct pool *pool) {
     }
 }
 
+/* Release an empty pool (unless it is the current one and @arg's force is
+ * false); bring a full pool that has free blocks back to avail. */
+static void collect_pool(struct heap *heap, struct pool *pool, void *arg) {
+    bool force = *(const bool *)arg;
+    bool empty = atomic_load_explicit(&pool->used, memory_order_relaxed) == 0;
+    if (empty && (force || heap->avail[pool->size_class] != pool)) {
+        pool_release_owner(heap, pool);
+    } else if (pool->list == LIST_FULL && pool->free != NULL) {
+        list_unlink(heap, pool);
+        list_push_back(heap, pool);
+    }
+}
+
 void rcgc__heap_collect_owner(bool force) {
     struct heap *heap = rcgc__my_heap;
     /* A thread with no heap still sweeps the pools of exited threads when
@@ -345,24 +374,7 @@ void rcgc__heap_collect_owner(bool force) {
         heap = heap_attach();
     if (heap != NULL && heap != &no_heap) {
         adopt_abandoned(heap, RCGC_CLASS_COUNT);
-        for (unsigned c = 0; c < RCGC_CLASS_COUNT; c++) {
-            struct pool *lists[2] = {heap->avail[c], heap->full[c]};
-            for (unsigned l = 0; l < 2; l++) {
-                struct pool *pool = lists[l] == &rcgc__empty_pool ? NULL : lists[l];
-                while (pool != NULL) {
-                    struct pool *next = pool->next;
-                    rcgc__pool_collect_remote_owner(pool);
-                    bool empty = atomic_load_explicit(&pool->used, memory_order_relaxed) == 0;
-                    if (empty && (force || heap->avail[c] != pool)) {
-                        pool_release_owner(heap, pool);
-                    } else if (pool->list == LIST_FULL && pool->free != NULL) {
-                        list_unlink(heap, pool);
-                        list_push_back(heap, pool);
-                    }
-                    pool = next;
-                }
-            }
-        }
+        heap_foreach_pool_owner(heap, collect_pool, &force);
     }
     if (force)
         rcgc__arena_purge_all();
