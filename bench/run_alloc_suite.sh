@@ -62,7 +62,7 @@ run 5 mimalloc "bench/prodcons: 2+2 threads, 16-256 B, every free remote" \
 # A whole real program: CPython with every object allocation through malloc.
 if command -v python3 >/dev/null; then
     "$bin/compare" --runs 3 --baseline mimalloc --csv "$csv" \
-        --title "bench/py_churn: CPython (PYTHONMALLOC=malloc) under LD_PRELOAD" \
+        --title "bench/py_churn: CPython, PYTHONMALLOC=malloc, under LD_PRELOAD" \
         -- /usr/bin/env PYTHONMALLOC=malloc python3 "$here/py_churn.py" | tee -a "$tables" || status=1
     echo | tee -a "$tables"
 fi
