@@ -297,10 +297,13 @@ struct pool_shape {
 
 /* Take @span free slices (aligned to @align_slices, a power of two) and make
  * them a pool of @shape: empty and uncarved for a small pool, its one block
- * handed out for a large one. Recommits decommitted slices; `fresh` says
- * whether every slice read as zero. NULL with errno = ENOMEM when no arena
- * can be mapped. */
-struct pool *rcgc__arena_take(uint32_t span, uint32_t align_slices, const struct pool_shape *shape);
+ * handed out for a large one. @hint, when not NULL, is a descriptor where
+ * the caller would like the pool (the last one it released): taken there
+ * if those slices are still free, else first fit. Recommits decommitted
+ * slices; `fresh` says whether every slice read as zero. NULL with
+ * errno = ENOMEM when no arena can be mapped. */
+struct pool *rcgc__arena_take(uint32_t span, uint32_t align_slices, const struct pool_shape *shape,
+                              const struct pool *hint);
 
 /* Give a pool's slices back to its arena; decommits beyond the retained
  * budget and unmaps an empty arena beyond the first (purge policy). */
@@ -352,6 +355,11 @@ struct heap { /* 64-byte aligned (heap.c) so no two heaps share a line */
      * branch). */
     struct pool *avail[RCGC_CLASS_COUNT];
     struct pool *avail_tail[RCGC_CLASS_COUNT]; /* NULL when avail[c] is the sentinel */
+    /* The last pool of each class this heap gave back: its next pool of
+     * the class is taken there if still free, so a thread's pools (their
+     * descriptors, their blocks) stay in its core's cache instead of
+     * passing to whichever thread takes the lowest free slice next. */
+    const struct pool *last_released[RCGC_CLASS_COUNT];
     struct pool *full[RCGC_CLASS_COUNT];
 #define RCGC_HEAP_COUNTER(name, doc) _Atomic uint64_t name;
     RCGC_ALLOC_COUNTERS(RCGC_HEAP_COUNTER)

@@ -210,13 +210,31 @@ static uint64_t retain_budget_locked(void) {
     return proportional > floor ? proportional : floor;
 }
 
+/* The slice index of @hint when its arena still exists and the @span
+ * slices from there are free and aligned; else UINT32_MAX. The registry is
+ * written under arena_mutex, which the caller holds, so an arena that was
+ * unmapped since the hint was taken is seen as gone. */
+static uint32_t hint_slice_locked(const struct pool *hint, uint32_t span, uint32_t align,
+                                  struct arena **arena_out) {
+    if (hint == NULL || registry_lookup(hint) != REGISTRY_ARENA)
+        return UINT32_MAX;
+    struct arena *arena = arena_of(hint);
+    uint32_t at = (uint32_t)(hint - arena->pools);
+    if (at < arena->header_slices || at % align != 0 || at + span > RCGC_SLICES_PER_ARENA ||
+        first_used(arena, at, span) != UINT32_MAX)
+        return UINT32_MAX;
+    *arena_out = arena;
+    return at;
+}
+
 static struct pool *take_locked(uint32_t span, uint32_t align_slices,
-                                const struct pool_shape *shape) {
-    struct arena *arena = arenas;
-    uint32_t at = UINT32_MAX;
-    for (; arena != NULL; arena = arena->next)
-        if ((at = find_free_run_locked(arena, span, align_slices)) != UINT32_MAX)
-            break;
+                                const struct pool_shape *shape, const struct pool *hint) {
+    struct arena *arena = NULL;
+    uint32_t at = hint_slice_locked(hint, span, align_slices, &arena);
+    if (at == UINT32_MAX)
+        for (arena = arenas; arena != NULL; arena = arena->next)
+            if ((at = find_free_run_locked(arena, span, align_slices)) != UINT32_MAX)
+                break;
     if (arena == NULL) {
         if ((arena = arena_create_locked()) == NULL)
             return NULL;
@@ -272,10 +290,10 @@ static struct pool *take_locked(uint32_t span, uint32_t align_slices,
     return pool;
 }
 
-struct pool *rcgc__arena_take(uint32_t span, uint32_t align_slices,
-                              const struct pool_shape *shape) {
+struct pool *rcgc__arena_take(uint32_t span, uint32_t align_slices, const struct pool_shape *shape,
+                              const struct pool *hint) {
     rcgc__arena_lock();
-    struct pool *pool = take_locked(span, align_slices, shape);
+    struct pool *pool = take_locked(span, align_slices, shape, hint);
     rcgc__arena_unlock();
     if (pool == NULL)
         errno = ENOMEM;

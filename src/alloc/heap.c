@@ -129,6 +129,7 @@ static void pool_release_owner(struct heap *heap, struct pool *pool) {
     list_unlink(heap, pool);
     atomic_store_explicit(&pool->owner, NULL, memory_order_relaxed);
     counter_add(&heap->pools_released, 1);
+    heap->last_released[pool->size_class] = pool;
     rcgc__arena_give_back(pool);
 }
 
@@ -334,8 +335,10 @@ void *rcgc__heap_malloc_slow(unsigned size_class) {
             .reciprocal = info->reciprocal,
             .owner = heap,
         };
-        if ((pool = rcgc__arena_take(info->span, 1, &shape)) == NULL)
+        pool = rcgc__arena_take(info->span, 1, &shape, heap->last_released[size_class]);
+        if (pool == NULL)
             return NULL;
+        heap->last_released[size_class] = NULL;
         counter_add(&heap->pools_taken, 1);
         list_push_front(heap, pool, LIST_AVAIL);
     }

@@ -45,7 +45,7 @@ void *rcgc__large_malloc(size_t size, size_t alignment, bool zero) {
         .block_size = (uint32_t)(span * RCGC_SLICE_SIZE),
         .capacity = 1,
     };
-    struct pool *pool = rcgc__arena_take(span, align_slices, &shape);
+    struct pool *pool = rcgc__arena_take(span, align_slices, &shape, NULL);
     if (pool == NULL)
         return NULL;
     if (zero && !pool->fresh)
