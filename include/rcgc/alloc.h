@@ -126,8 +126,10 @@ RCGC_API size_t rcgc_usable_size(const void *ptr);
  * rcgc_owns - Whether @ptr lies in memory this allocator manages.
  * @ptr: any pointer.
  *
- * Returns true when @ptr is inside one of rcgc's arenas or huge mappings
- * (it may still be a free block or point into the middle of one).
+ * Returns true when @ptr lies in one of rcgc's 64 MiB arenas, or in the
+ * first 64 MiB unit of a huge block's mapping (the unit holding its start;
+ * an address further into a block larger than 64 MiB answers false). The
+ * pointer may still be a free block or point into the middle of one.
  * Thread safety: any thread. Cost: one load, no lock.
  */
 RCGC_API bool rcgc_owns(const void *ptr);
