@@ -6,10 +6,12 @@
  * and reports on the slow free path).
  *
  * Budgets, measured by bench/malloc_mix and bench/binary_trees:
- *   malloc fast path: TLS load, class table load, two loads and three
- *     stores to the owned pool and block; no atomic RMW, no fence.
- *   free fast path: registry byte load, descriptor loads, a multiply for
- *     the block check, three stores; no atomic RMW, no fence.
+ *   malloc fast path: the TLS heap and the class table, then three loads
+ *     and three stores on the owned pool and the block (free, next, used;
+ *     free, cookie, used); no atomic RMW, no fence.
+ *   free fast path: the registry byte, the descriptor, two multiplies for
+ *     the block check, the block's cookie, then four stores (next, cookie,
+ *     free, used); no atomic RMW, no fence.
  */
 #include "alloc/alloc_internal.h"
 

@@ -361,6 +361,7 @@ struct heap { /* 64-byte aligned (heap.c) so no two heaps share a line */
      * passing to whichever thread takes the lowest free slice next. */
     const struct pool *last_released[RCGC_CLASS_COUNT];
     struct pool *full[RCGC_CLASS_COUNT];
+    struct pool *full_tail[RCGC_CLASS_COUNT];
 #define RCGC_HEAP_COUNTER(name, doc) _Atomic uint64_t name;
     RCGC_ALLOC_COUNTERS(RCGC_HEAP_COUNTER)
 #undef RCGC_HEAP_COUNTER

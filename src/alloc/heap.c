@@ -65,64 +65,75 @@ static inline void counter_add(_Atomic uint64_t *counter, uint64_t delta) {
 
 /* ------------------------------------------------------------ Class lists */
 
+/* Head and tail of one of @heap's lists for class @c. An empty avail list's
+ * head is the sentinel (the fast path reads it with no NULL test); an
+ * empty full list's head is NULL; tails are NULL when the list is empty. */
+static struct pool **list_head(struct heap *heap, unsigned c, enum pool_list list) {
+    return list == LIST_FULL ? &heap->full[c] : &heap->avail[c];
+}
+
+static struct pool **list_tail(struct heap *heap, unsigned c, enum pool_list list) {
+    return list == LIST_FULL ? &heap->full_tail[c] : &heap->avail_tail[c];
+}
+
+static struct pool *list_first(struct heap *heap, unsigned c, enum pool_list list) {
+    struct pool *first = *list_head(heap, c, list);
+    return first == &rcgc__empty_pool ? NULL : first;
+}
+
 static void list_unlink(struct heap *heap, struct pool *pool) {
     unsigned c = pool->size_class;
-    bool full = pool->list == LIST_FULL;
+    enum pool_list list = (enum pool_list)pool->list;
     if (pool->prev != NULL)
         pool->prev->next = pool->next;
-    else if (full)
-        heap->full[c] = pool->next;
     else
-        heap->avail[c] = pool->next != NULL ? pool->next : &rcgc__empty_pool;
+        *list_head(heap, c, list) =
+            pool->next != NULL ? pool->next : (list == LIST_AVAIL ? &rcgc__empty_pool : NULL);
     if (pool->next != NULL)
         pool->next->prev = pool->prev;
-    else if (!full)
-        heap->avail_tail[c] = pool->prev;
+    else
+        *list_tail(heap, c, list) = pool->prev;
     pool->next = pool->prev = NULL;
     pool->list = LIST_NONE;
 }
 
-/* A new pool, or one taken when the class has nothing else, becomes the
- * current pool. */
+/* Into avail: a new pool, or one taken when the class has nothing else,
+ * becomes the current pool. */
 static void list_push_front(struct heap *heap, struct pool *pool, enum pool_list list) {
     unsigned c = pool->size_class;
-    struct pool *old = list == LIST_FULL
-                           ? heap->full[c]
-                           : (heap->avail[c] == &rcgc__empty_pool ? NULL : heap->avail[c]);
+    struct pool *old = list_first(heap, c, list);
     pool->prev = NULL;
     pool->next = old;
     if (old != NULL)
         old->prev = pool;
-    else if (list == LIST_AVAIL)
-        heap->avail_tail[c] = pool;
-    if (list == LIST_FULL)
-        heap->full[c] = pool;
     else
-        heap->avail[c] = pool;
+        *list_tail(heap, c, list) = pool;
+    *list_head(heap, c, list) = pool;
     pool->list = (uint8_t)list;
 }
 
-/* A pool coming back from the full list, or adopted, joins avail at the
- * tail. Why the tail: by the time the allocator reaches it, it has gathered
- * many freed blocks, so consecutive allocations come from one pool and
- * land near each other; placed right behind the current pool it would be
- * used with one or two free blocks, and every allocation would touch a
- * different pool (bench/malloc_mix --live 1000000: 200 ns/op behind the
- * current pool, 140 at the tail; mimalloc 130).
- * Never in front: displacing the current pool would strand it, and once
- * empty it would be neither current nor looked at again (P2). */
-static void list_push_back(struct heap *heap, struct pool *pool) {
+/* Into avail: a pool coming back from the full list, or adopted, joins at
+ * the tail. Why the tail: by the time the allocator reaches it, it has
+ * gathered many freed blocks, so consecutive allocations come from one
+ * pool and land near each other; placed right behind the current pool it
+ * would be used with one or two free blocks, and every allocation would
+ * touch a different pool (bench/malloc_mix --live 1000000: 200 ns/op behind
+ * the current pool, 140 at the tail; mimalloc 130). Never in front:
+ * displacing the current pool would strand it, and once empty it would be
+ * neither current nor looked at again (P2).
+ * Into full: first in, first looked at (refill_from_full). */
+static void list_push_back(struct heap *heap, struct pool *pool, enum pool_list list) {
     unsigned c = pool->size_class;
-    struct pool *tail = heap->avail[c] == &rcgc__empty_pool ? NULL : heap->avail_tail[c];
+    struct pool *tail = list_first(heap, c, list) != NULL ? *list_tail(heap, c, list) : NULL;
     if (tail == NULL) {
-        list_push_front(heap, pool, LIST_AVAIL);
+        list_push_front(heap, pool, list);
         return;
     }
     pool->prev = tail;
     pool->next = NULL;
     tail->next = pool;
-    heap->avail_tail[c] = pool;
-    pool->list = LIST_AVAIL;
+    *list_tail(heap, c, list) = pool;
+    pool->list = (uint8_t)list;
 }
 
 static void pool_release_owner(struct heap *heap, struct pool *pool) {
@@ -138,10 +149,7 @@ static void pool_release_owner(struct heap *heap, struct pool *pool) {
 static void pool_file_owner(struct heap *heap, struct pool *pool) {
     bool exhausted = pool->free == NULL &&
                      atomic_load_explicit(&pool->bumped, memory_order_relaxed) == pool->capacity;
-    if (exhausted)
-        list_push_front(heap, pool, LIST_FULL);
-    else
-        list_push_back(heap, pool);
+    list_push_back(heap, pool, exhausted ? LIST_FULL : LIST_AVAIL);
 }
 
 /* -------------------------------------------------------------- Attaching */
@@ -231,6 +239,7 @@ static void heap_give_up_pools(struct heap *heap) {
         heap->avail[c] = &rcgc__empty_pool;
         heap->avail_tail[c] = NULL;
         heap->full[c] = NULL;
+        heap->full_tail[c] = NULL;
     }
 }
 
@@ -281,21 +290,30 @@ static bool adopt_abandoned(struct heap *heap, unsigned want_class) {
 
 /* --------------------------------------------------------------- Refilling */
 
+/* How many full pools one refill looks at. A bound, not the whole list:
+ * a thread building a large structure accumulates thousands of full pools,
+ * and looking at all of them each time a pool runs dry made building n
+ * blocks cost O(n^2 / pool size) loads. */
+#define REFILL_LOOKS 8
+
 /* Full pools of @size_class that other threads have freed into go back to
- * avail. A full pool is looked at only here, when the class has nothing
- * else: one relaxed load per pool. */
+ * avail. The full list is first in, first out, and a pool looked at in
+ * vain goes to its back, so successive refills visit every pool in turn
+ * while each costs at most REFILL_LOOKS relaxed loads. */
 static bool refill_from_full(struct heap *heap, unsigned size_class) {
     bool found = false;
-    struct pool *pool = heap->full[size_class];
-    while (pool != NULL) {
-        struct pool *next = pool->next;
+    for (unsigned look = 0; look < REFILL_LOOKS; look++) {
+        struct pool *pool = heap->full[size_class];
+        if (pool == NULL)
+            break;
+        list_unlink(heap, pool);
         if (atomic_load_explicit(&pool->remote_free, memory_order_relaxed) != NULL) {
             rcgc__pool_collect_remote_owner(pool);
-            list_unlink(heap, pool);
-            list_push_front(heap, pool, LIST_AVAIL);
+            list_push_back(heap, pool, LIST_AVAIL);
             found = true;
+        } else {
+            list_push_back(heap, pool, LIST_FULL);
         }
-        pool = next;
     }
     return found;
 }
@@ -321,7 +339,7 @@ void *rcgc__heap_malloc_slow(unsigned size_class) {
                 rcgc__pool_carve_owner(pool))
                 return pool_pop_owner(pool);
             list_unlink(heap, pool);
-            list_push_front(heap, pool, LIST_FULL);
+            list_push_back(heap, pool, LIST_FULL);
             continue;
         }
         if (refill_from_full(heap, size_class) || adopt_abandoned(heap, size_class))
@@ -352,7 +370,7 @@ void rcgc__heap_pool_freed_owner(struct heap *heap, struct pool *pool) {
     }
     if (pool->list == LIST_FULL) {
         list_unlink(heap, pool);
-        list_push_back(heap, pool);
+        list_push_back(heap, pool, LIST_AVAIL);
     }
 }
 
@@ -365,7 +383,7 @@ static void collect_pool(struct heap *heap, struct pool *pool, void *arg) {
         pool_release_owner(heap, pool);
     } else if (pool->list == LIST_FULL && pool->free != NULL) {
         list_unlink(heap, pool);
-        list_push_back(heap, pool);
+        list_push_back(heap, pool, LIST_AVAIL);
     }
 }
 
