@@ -8,6 +8,7 @@
  *   rcgc/common.h  export macro, version, fatal-error handler
  *   rcgc/raw.h     layer 1: portable raw memory, counters, failure injection
  *   rcgc/alloc.h   layer 2: the small-object allocator, malloc-compatible
+ *   rcgc/object.h  layer 3: threads (attach, safepoints, blocking regions)
  *
  * Link with -lrcgc (pkg-config --libs rcgc) or rcgc::rcgc (find_package).
  */
@@ -17,5 +18,6 @@
 #include <rcgc/common.h>
 #include <rcgc/raw.h>
 #include <rcgc/alloc.h>
+#include <rcgc/object.h>
 
 #endif /* RCGC_H */

@@ -1,0 +1,197 @@
+/* src/object/stw.c - stopping the world: safepoints, blocking regions, and
+ * the stopper's side of the protocol.
+ *
+ * Shared: rcgc__stop_requested (seq_cst writes and reads on the paths that
+ * race; a relaxed poll on the safepoint fast path), each record's state,
+ * stw_mutex (one stopper at a time), and park_mutex with stopped_cond (a
+ * thread parked or blocked, for the stopper) and restart_cond (the world
+ * restarted, for parked and suspended threads).
+ *
+ * Why the orderings: a thread entering a blocking region writes its state,
+ * then reads the flag; a stopper writes the flag, then reads states. With
+ * both sides seq_cst, at least one sees the other (Dekker): either the
+ * stopper sees BLOCKED and suspends the thread, or the thread sees the stop
+ * and wakes the stopper. The same pairing covers blocking_end's CAS back
+ * to ATTACHED: either the stopper sees ATTACHED and waits for a park, or
+ * the thread sees the flag and parks at once.
+ */
+#include "object/object_internal.h"
+
+#include <pthread.h>
+#include <time.h>
+
+_Atomic unsigned rcgc__stop_requested;
+
+static pthread_mutex_t stw_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t park_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t stopped_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t restart_cond = PTHREAD_COND_INITIALIZER;
+static _Atomic unsigned long stops_done;
+
+static bool stop_requested(void) {
+    return atomic_load_explicit(&rcgc__stop_requested, memory_order_seq_cst) != 0;
+}
+
+/* ---------------------------------------------------------- Mutator side */
+
+/* Park the calling (attached) thread until the world restarts. */
+RCGC_NOINLINE static void park_slow(struct thread_record *record) {
+    pthread_mutex_lock(&park_mutex);
+    int expected = THREAD_ATTACHED;
+    /* Release: the stopper, which reads the state under park_mutex, sees
+     * everything this thread wrote before parking. */
+    if (atomic_compare_exchange_strong_explicit(&record->state, &expected, THREAD_PARKED,
+                                                memory_order_seq_cst, memory_order_relaxed)) {
+        pthread_cond_broadcast(&stopped_cond);
+        while (stop_requested())
+            pthread_cond_wait(&restart_cond, &park_mutex);
+        atomic_store_explicit(&record->state, THREAD_ATTACHED, memory_order_seq_cst);
+    }
+    pthread_mutex_unlock(&park_mutex);
+}
+
+void rcgc_safepoint(void) {
+    if (RCGC_LIKELY(atomic_load_explicit(&rcgc__stop_requested, memory_order_relaxed) == 0))
+        return;
+    struct thread_record *record = rcgc__thread_record();
+    if (record != NULL &&
+        atomic_load_explicit(&record->state, memory_order_relaxed) == THREAD_ATTACHED)
+        park_slow(record);
+}
+
+void rcgc_blocking_begin(void) {
+    struct thread_record *record = rcgc__thread_record();
+    if (record == NULL)
+        return;
+    atomic_store_explicit(&record->state, THREAD_BLOCKED, memory_order_seq_cst);
+    if (stop_requested()) {
+        /* A stopper may be waiting for this thread to park: it counts a
+         * blocked thread as stopped, so wake it to look again. */
+        pthread_mutex_lock(&park_mutex);
+        pthread_cond_broadcast(&stopped_cond);
+        pthread_mutex_unlock(&park_mutex);
+    }
+}
+
+void rcgc_blocking_end(void) {
+    struct thread_record *record = rcgc__thread_record();
+    if (record == NULL)
+        return;
+    for (;;) {
+        int expected = THREAD_BLOCKED;
+        if (atomic_compare_exchange_strong_explicit(&record->state, &expected, THREAD_ATTACHED,
+                                                    memory_order_seq_cst, memory_order_seq_cst)) {
+            if (stop_requested())
+                park_slow(record); /* a stop began meanwhile: join it */
+            return;
+        }
+        if (expected != THREAD_SUSPENDED)
+            return; /* not in a blocking region: nothing to end */
+        /* Suspended by a stopper: T2, only the restart makes it BLOCKED. */
+        pthread_mutex_lock(&park_mutex);
+        while (atomic_load_explicit(&record->state, memory_order_seq_cst) == THREAD_SUSPENDED)
+            pthread_cond_wait(&restart_cond, &park_mutex);
+        pthread_mutex_unlock(&park_mutex);
+    }
+}
+
+/* ---------------------------------------------------------- Stopper side */
+
+/* True when every record but @self is stopped; suspends blocked ones.
+ * park_mutex held, so a thread parking cannot slip between the check and
+ * the wait on stopped_cond. */
+static bool all_stopped_locked(struct thread_record *self) {
+    bool all = true;
+    for (struct thread_record *r = rcgc__threads_first(); r != NULL; r = r->next) {
+        if (r == self || !r->in_use)
+            continue;
+        int state = atomic_load_explicit(&r->state, memory_order_seq_cst);
+        if (state == THREAD_BLOCKED) {
+            /* The CAS fails when the thread just left its region; it is
+             * then ATTACHED and will park at its next safepoint. */
+            if (atomic_compare_exchange_strong_explicit(&r->state, &state, THREAD_SUSPENDED,
+                                                        memory_order_seq_cst, memory_order_seq_cst))
+                continue;
+        }
+        if (state == THREAD_ATTACHED)
+            all = false;
+    }
+    return all;
+}
+
+void rcgc__stop_the_world(void) {
+    struct thread_record *self = rcgc__thread_record();
+    /* Counted as blocked while waiting for another stopper to finish,
+     * which would otherwise wait for this thread to park (T3). */
+    rcgc_blocking_begin();
+    pthread_mutex_lock(&stw_mutex);
+    rcgc_blocking_end();
+    rcgc__threads_lock();
+    atomic_store_explicit(&rcgc__stop_requested, 1, memory_order_seq_cst);
+    pthread_mutex_lock(&park_mutex);
+    while (!all_stopped_locked(self))
+        pthread_cond_wait(&stopped_cond, &park_mutex);
+    pthread_mutex_unlock(&park_mutex);
+}
+
+void rcgc__start_the_world(void) {
+    struct thread_record *self = rcgc__thread_record();
+    pthread_mutex_lock(&park_mutex);
+    for (struct thread_record *r = rcgc__threads_first(); r != NULL; r = r->next) {
+        int suspended = THREAD_SUSPENDED;
+        if (r != self)
+            atomic_compare_exchange_strong_explicit(&r->state, &suspended, THREAD_BLOCKED,
+                                                    memory_order_seq_cst, memory_order_relaxed);
+    }
+    atomic_store_explicit(&rcgc__stop_requested, 0, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&stops_done, 1, memory_order_relaxed);
+    pthread_cond_broadcast(&restart_cond);
+    pthread_mutex_unlock(&park_mutex);
+    /* stw_mutex before the registry: a fork that waits for the registry
+     * must not find stw_mutex still held by a thread the child lacks. */
+    pthread_mutex_unlock(&stw_mutex);
+    rcgc__threads_unlock();
+}
+
+void rcgc__world_check_stopped(void) {
+    struct thread_record *self = rcgc__thread_record();
+    for (struct thread_record *r = rcgc__threads_first(); r != NULL; r = r->next) {
+        int state = atomic_load_explicit(&r->state, memory_order_seq_cst);
+        if (r != self && r->in_use && state != THREAD_PARKED && state != THREAD_SUSPENDED)
+            rcgc__fatal("rcgc: world not stopped (T1): thread record %p is in state %d", (void *)r,
+                        state);
+    }
+}
+
+unsigned long rcgc__world_stops(void) {
+    return atomic_load_explicit(&stops_done, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------ fork() */
+
+/* Every mutex of the protocol is held across fork(), in the stopper's
+ * order, so the child gets them all unlocked and no stop half done. The
+ * forking thread counts as blocked meanwhile, so a stop in progress
+ * finishes instead of waiting for it. */
+static void fork_prepare(void) {
+    rcgc_blocking_begin();
+    pthread_mutex_lock(&stw_mutex);
+    rcgc__threads_lock();
+    pthread_mutex_lock(&park_mutex);
+}
+
+static void fork_parent(void) {
+    pthread_mutex_unlock(&park_mutex);
+    rcgc__threads_unlock();
+    pthread_mutex_unlock(&stw_mutex);
+    rcgc_blocking_end();
+}
+
+static void fork_child(void) {
+    rcgc__threads_forget_others_locked();
+    fork_parent();
+}
+
+__attribute__((constructor)) static void register_stw_fork_handlers(void) {
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
