@@ -7,10 +7,15 @@
  * show itself; no assertion depends on how long anything takes.
  */
 #include "object/object_internal.h"
+#include "support/child.h"
 
 #include <rcgc.h>
 
+#include <errno.h>
+#include <string.h>
+
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h> /* cmocka.h needs these four first */
 #include <stdarg.h>
 #include <stddef.h>
@@ -277,6 +282,289 @@ static void fork_child_can_stop_the_world(void **state) {
     stop_workers(workers);
 }
 
+/* ----------------------------------------------------------------- Objects */
+
+/* A test type: a node with one reference, counting its hooks' calls. */
+struct node {
+    rcgc_object head;
+    rcgc_object *next;
+    long payload;
+};
+
+static _Atomic long released, finalized, cleared;
+static rcgc_object *_Atomic resurrect_into; /* where a finalizer stores a new reference */
+
+static void node_clear(rcgc_object *self) {
+    struct node *n = (struct node *)self;
+    rcgc_object *next = n->next;
+    n->next = NULL;
+    atomic_fetch_add(&cleared, 1);
+    rcgc_xdecref(next);
+}
+
+static void node_release(rcgc_object *self) {
+    (void)self;
+    atomic_fetch_add(&released, 1);
+}
+
+static void node_finalize(rcgc_object *self) {
+    atomic_fetch_add(&finalized, 1);
+    rcgc_object *expected = NULL;
+    rcgc_incref(self);
+    if (!atomic_compare_exchange_strong(&resurrect_into, &expected, self))
+        rcgc_decref(self); /* resurrection not asked for */
+}
+
+static const rcgc_type node_type = {
+    .name = "node", .size = sizeof(struct node), .clear = node_clear, .release = node_release};
+static const rcgc_type finalized_type = {.name = "phoenix",
+                                         .size = sizeof(struct node),
+                                         .clear = node_clear,
+                                         .finalize = node_finalize,
+                                         .release = node_release};
+
+static int reset_counters(void **state) {
+    (void)state;
+    atomic_store(&released, 0);
+    atomic_store(&finalized, 0);
+    atomic_store(&cleared, 0);
+    atomic_store(&resurrect_into, NULL);
+    return rcgc_thread_attach();
+}
+
+static int detach_after(void **state) {
+    (void)state;
+    rcgc_thread_detach();
+    return 0;
+}
+
+static void new_object_has_one_reference_and_zeroed_fields(void **state) {
+    (void)state;
+    struct node *n = (struct node *)rcgc_new(&node_type);
+    assert_non_null(n);
+    assert_int_equal(rcgc_refcount(&n->head), 1);
+    assert_ptr_equal(rcgc_type_of(&n->head), &node_type);
+    assert_null(n->next);
+    assert_int_equal(n->payload, 0);
+    assert_int_equal(rcgc_rc_mode(&n->head), RCGC_RC_BIASED);
+    rcgc_decref(&n->head);
+    assert_int_equal(atomic_load(&released), 1);
+}
+
+static void owner_counts_without_releasing_early(void **state) {
+    (void)state;
+    rcgc_object *obj = rcgc_new(&node_type);
+    for (int i = 0; i < 1000; i++)
+        rcgc_incref(obj);
+    assert_int_equal(rcgc_refcount(obj), 1001);
+    for (int i = 0; i < 1000; i++)
+        rcgc_decref(obj);
+    assert_int_equal(atomic_load(&released), 0);
+    assert_int_equal(rcgc_refcount(obj), 1);
+    rcgc_decref(obj);
+    assert_int_equal(atomic_load(&released), 1);
+}
+
+static void new_var_takes_its_size_and_rejects_sizes_below_the_header(void **state) {
+    (void)state;
+    struct node *n = (struct node *)rcgc_new_var(&node_type, 4096);
+    assert_non_null(n);
+    assert_true(rcgc_usable_size(n) >= 4096);
+    assert_int_equal(((unsigned char *)n)[4095], 0);
+    rcgc_decref(&n->head);
+    errno = 0;
+    assert_null(rcgc_new_var(&node_type, sizeof(rcgc_object) - 1));
+    assert_int_equal(errno, ENOMEM);
+}
+
+static void new_out_of_memory_returns_null_with_enomem(void **state) {
+    (void)state;
+    rcgc_fault_inject(RCGC_FAULT_MAP, 0, RCGC_FAULT_FOREVER);
+    errno = 0;
+    rcgc_object *obj = rcgc_new_var(&node_type, 100 << 20);
+    int error = errno;
+    rcgc_fault_clear();
+    assert_null(obj);
+    assert_int_equal(error, ENOMEM);
+}
+
+static void immortal_object_is_never_released_and_never_written(void **state) {
+    (void)state;
+    rcgc_object *obj = rcgc_new(&node_type);
+    assert_int_equal(rcgc_set_rc_mode(obj, RCGC_RC_IMMORTAL), 0);
+    int64_t shared = atomic_load(&obj->ob_ref_shared);
+    uint32_t local = atomic_load(&obj->ob_ref_local);
+    for (int i = 0; i < 100; i++)
+        rcgc_decref(obj);
+    rcgc_incref(obj);
+    assert_int_equal(atomic_load(&obj->ob_ref_shared), shared);
+    assert_int_equal(atomic_load(&obj->ob_ref_local), local);
+    assert_int_equal(rcgc_refcount(obj), UINT32_MAX);
+    assert_int_equal(atomic_load(&released), 0);
+    errno = 0;
+    assert_int_equal(rcgc_set_rc_mode(obj, RCGC_RC_BIASED), -1); /* immortal for good */
+    assert_int_equal(errno, EINVAL);
+    rcgc_free(obj); /* the test's own clean-up of an object rcgc never frees */
+}
+
+enum { ROUNDS = 5000 };
+
+struct race {
+    rcgc_object *_Atomic slot;
+    _Atomic int round;
+};
+
+/* Takes each round's object and drops the reference it was given, while
+ * the owner drops its own: one of the two is the last. */
+static void *drop_foreign(void *arg) {
+    struct race *race = arg;
+    rcgc_thread_attach();
+    for (int round = 0; round < ROUNDS; round++) {
+        rcgc_object *obj;
+        while ((obj = atomic_exchange(&race->slot, NULL)) == NULL)
+            rcgc_safepoint();
+        rcgc_decref(obj);
+        atomic_store(&race->round, round + 1);
+    }
+    rcgc_thread_detach();
+    return NULL;
+}
+
+static void last_reference_race_releases_exactly_once(void **state) {
+    (void)state;
+    struct race race = {.slot = NULL, .round = 0};
+    pthread_t thread;
+    pthread_create(&thread, NULL, drop_foreign, &race);
+    for (int round = 0; round < ROUNDS; round++) {
+        rcgc_object *obj = rcgc_new(&node_type);
+        rcgc_incref(obj); /* the other thread's reference */
+        atomic_store(&race.slot, obj);
+        if (round % 2 == 0)
+            rcgc_decref(obj); /* sometimes before, sometimes during its decrement */
+        while (atomic_load(&race.round) <= round)
+            rcgc_safepoint(); /* merges what it queued for us */
+        if (round % 2 == 1)
+            rcgc_decref(obj);
+        rcgc_safepoint();
+    }
+    pthread_join(thread, NULL);
+    rcgc_safepoint();
+    assert_int_equal(atomic_load(&released), ROUNDS);
+}
+
+static void atomic_mode_counts_from_any_thread(void **state) {
+    (void)state;
+    struct race race = {.slot = NULL, .round = 0};
+    pthread_t thread;
+    pthread_create(&thread, NULL, drop_foreign, &race);
+    for (int round = 0; round < ROUNDS; round++) {
+        rcgc_object *obj = rcgc_new(&node_type);
+        assert_int_equal(rcgc_set_rc_mode(obj, RCGC_RC_ATOMIC), 0);
+        assert_int_equal(atomic_load(&obj->ob_tid), 0); /* no owner any more */
+        rcgc_incref(obj);
+        atomic_store(&race.slot, obj);
+        rcgc_decref(obj);
+        while (atomic_load(&race.round) <= round)
+            sched_yield();
+    }
+    pthread_join(thread, NULL);
+    assert_int_equal(atomic_load(&released), ROUNDS);
+}
+
+enum { HANDED_OBJECTS = 2000 };
+
+static void *make_and_exit(void *arg) {
+    rcgc_object **objects = arg;
+    rcgc_thread_attach();
+    for (int i = 0; i < HANDED_OBJECTS; i++) {
+        objects[i] = rcgc_new(&node_type);
+        for (int extra = 0; extra < i % 3; extra++) /* some counted locally, more than once */
+            rcgc_incref(objects[i]);
+    }
+    return NULL; /* exits attached, owning them all */
+}
+
+static void owner_exit_leaves_objects_to_the_threads_holding_them(void **state) {
+    (void)state;
+    static rcgc_object *objects[HANDED_OBJECTS];
+    pthread_t thread;
+    pthread_create(&thread, NULL, make_and_exit, objects);
+    pthread_join(thread, NULL);
+    for (int i = 0; i < HANDED_OBJECTS; i++) {
+        assert_int_equal(rcgc_refcount(objects[i]), 1 + (size_t)(i % 3));
+        for (int ref = 0; ref < 1 + i % 3; ref++)
+            rcgc_decref(objects[i]);
+    }
+    assert_int_equal(atomic_load(&released), HANDED_OBJECTS);
+}
+
+static void finalize_runs_once_even_after_resurrection(void **state) {
+    (void)state;
+    rcgc_object *obj = rcgc_new(&finalized_type);
+    rcgc_decref(obj); /* finalize runs and stores a new reference */
+    assert_int_equal(atomic_load(&finalized), 1);
+    assert_int_equal(atomic_load(&released), 0);
+    assert_ptr_equal(atomic_load(&resurrect_into), obj);
+    assert_int_equal(rcgc_refcount(obj), 1);
+    rcgc_object *again = atomic_exchange(&resurrect_into, NULL);
+    rcgc_decref(again); /* dies for good: no second finalize */
+    assert_int_equal(atomic_load(&finalized), 1);
+    assert_int_equal(atomic_load(&released), 1);
+    assert_int_equal(atomic_load(&cleared), 1);
+}
+
+static void chain_of_a_million_dies_in_bounded_stack(void **state) {
+    (void)state;
+    enum { LENGTH = 1000000 };
+    rcgc_object *head = NULL;
+    for (int i = 0; i < LENGTH; i++) {
+        struct node *n = (struct node *)rcgc_new(&node_type);
+        n->next = head;
+        head = &n->head;
+    }
+    rcgc_decref(head); /* recursion would need ~100 MB of stack */
+    assert_int_equal(atomic_load(&released), LENGTH);
+    assert_int_equal(atomic_load(&cleared), LENGTH);
+}
+
+static void owner_local_underflow_body(void *arg) {
+    (void)arg;
+    rcgc_thread_attach();
+    static const rcgc_type graph = {.name = "Graph", .size = sizeof(struct node)};
+    rcgc_object *obj = rcgc_new(&graph);
+    rcgc_incref(obj); /* a foreign-looking reference held in shared */
+    atomic_store(&obj->ob_ref_local, 0);
+    rcgc_merge_zero_local(obj);
+}
+
+static void decref_below_zero_reports_type_and_address(void **state) {
+    (void)state;
+    struct child_result result;
+    child_run(owner_local_underflow_body, NULL, &result);
+    assert_true(child_aborted(&result));
+    assert_non_null(strstr(result.output, "rcgc: refcount below zero on <Graph 0x"));
+    assert_non_null(strstr(result.output, "in rcgc_decref"));
+}
+
+static void touch_from_unattached_body(void *arg) {
+    rcgc_object *obj = arg;
+    rcgc_thread_detach();
+    rcgc_incref(obj);
+}
+
+static void unattached_thread_touching_an_object_is_reported_in_checked_builds(void **state) {
+    (void)state;
+    rcgc_object *obj = rcgc_new(&node_type);
+    struct child_result result;
+    child_run(touch_from_unattached_body, obj, &result);
+    if (RCGC_CHECKS >= 1) {
+        assert_true(child_aborted(&result));
+        assert_non_null(
+            strstr(result.output, "touched from a thread that is not attached <node 0x"));
+    }
+    rcgc_decref(obj);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(attach_then_detach_changes_attached_state),
@@ -289,6 +577,20 @@ int main(void) {
         cmocka_unit_test(attach_during_a_stop_waits_for_the_restart),
         cmocka_unit_test(thread_exit_detaches_so_stops_do_not_wait),
         cmocka_unit_test(fork_child_can_stop_the_world),
+#define OBJ_TEST(name) cmocka_unit_test_setup_teardown(name, reset_counters, detach_after)
+        OBJ_TEST(new_object_has_one_reference_and_zeroed_fields),
+        OBJ_TEST(owner_counts_without_releasing_early),
+        OBJ_TEST(new_var_takes_its_size_and_rejects_sizes_below_the_header),
+        OBJ_TEST(new_out_of_memory_returns_null_with_enomem),
+        OBJ_TEST(immortal_object_is_never_released_and_never_written),
+        OBJ_TEST(last_reference_race_releases_exactly_once),
+        OBJ_TEST(atomic_mode_counts_from_any_thread),
+        OBJ_TEST(owner_exit_leaves_objects_to_the_threads_holding_them),
+        OBJ_TEST(finalize_runs_once_even_after_resurrection),
+        OBJ_TEST(chain_of_a_million_dies_in_bounded_stack),
+        OBJ_TEST(decref_below_zero_reports_type_and_address),
+        OBJ_TEST(unattached_thread_touching_an_object_is_reported_in_checked_builds),
+#undef OBJ_TEST
     };
     return cmocka_run_group_tests_name("object", tests, NULL, NULL);
 }

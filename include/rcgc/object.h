@@ -1,35 +1,252 @@
-/* rcgc/object.h - layer 3: threads (and, as they land, objects and their
- * reference counts).
+/* rcgc/object.h - layer 3: objects, their reference counts, and threads.
  *
- * Purpose: a thread registers with rcgc before it touches rcgc objects, so
- * that the cycle collector can stop the world: every attached thread parks
- * at its next safepoint, and threads inside a blocking region are not
- * waited for. The allocator (rcgc/alloc.h) needs none of this; any thread
- * may allocate.
+ * Purpose: user structs embed rcgc_object as their first member and are
+ * described by an rcgc_type; rcgc_new gives one with one reference, and it
+ * dies the moment its count reaches zero (finalize, clear, release, then
+ * the memory goes back to the pool allocator). Counts are biased by
+ * default: the thread that owns an object counts without atomics, others
+ * use an atomic shared count, and whichever drops the last reference
+ * releases the object exactly once (PEP 703's scheme). A thread registers
+ * with rcgc_thread_attach before it touches objects, so that the cycle
+ * collector can stop the world: attached threads park at safepoints;
+ * threads inside a blocking region are not waited for.
  *
- * Thread model: each function acts on the calling thread.
+ * Thread model: objects may be shared by any attached threads; the thread
+ * functions act on the calling thread.
  *
  * Usage:
+ *     struct pair { rcgc_object head; rcgc_object *left, *right; };
+ *     static const rcgc_type pair_type = {"pair", sizeof(struct pair), ...};
  *     rcgc_thread_attach();
- *     while (work_left()) {
- *         step();                 // touches rcgc objects
- *         rcgc_safepoint();       // lets a collection stop this thread
- *     }
- *     rcgc_blocking_begin();      // a collection need not wait for us now
- *     read(fd, buffer, size);     // must not touch rcgc objects
- *     rcgc_blocking_end();        // waits if a collection is running
- *     rcgc_thread_detach();       // or just let the thread exit
+ *     struct pair *p = (struct pair *)rcgc_new(&pair_type);   // count 1
+ *     rcgc_incref(&p->head);  rcgc_decref(&p->head);          // owner: no atomics
+ *     rcgc_decref(&p->head);                                  // dies here
+ *     rcgc_thread_detach();                                   // or let it exit
  */
 #ifndef RCGC_OBJECT_H
 #define RCGC_OBJECT_H
 
 #include <rcgc/common.h>
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ------------------------------------------------------------------ Types */
+
+typedef struct rcgc_object rcgc_object;
+
+/** rcgc_visit_fn - called by a type's traverse hook for each reference held. */
+typedef void (*rcgc_visit_fn)(rcgc_object *referent, void *arg);
+
+/**
+ * struct rcgc_type - what rcgc needs to know about a kind of object.
+ * @name: shown in reports ("<pair 0x...>"); not NULL.
+ * @size: bytes of an instance, the rcgc_object header included.
+ * @flags: RCGC_TYPE_GC for containers the cycle collector tracks,
+ *   RCGC_TYPE_LEGACY_FINALIZER for finalizers that make a cycle
+ *   uncollectable (CPython's __del__ before PEP 442).
+ * @traverse: calls visit(referent, arg) for every object reference held;
+ *   NULL for objects that hold none.
+ * @clear: drops every object reference held (rcgc_decref, set to NULL);
+ *   runs when the object dies, after @finalize. NULL: nothing to drop.
+ * @finalize: runs once per object, ever, when its count first reaches zero;
+ *   it may store new references to the object (resurrect it), in which
+ *   case the object lives on and the next death skips @finalize. NULL: none.
+ * @release: frees resources that are not objects, just before the memory
+ *   goes back; must not touch other objects. NULL: none.
+ *
+ * Types are usually static const; rcgc never writes to one.
+ */
+typedef struct rcgc_type {
+    const char *name;
+    size_t size;
+    unsigned flags;
+    void (*traverse)(rcgc_object *self, rcgc_visit_fn visit, void *arg);
+    void (*clear)(rcgc_object *self);
+    void (*finalize)(rcgc_object *self);
+    void (*release)(rcgc_object *self);
+} rcgc_type;
+
+#define RCGC_TYPE_GC (1u << 0)
+#define RCGC_TYPE_LEGACY_FINALIZER (1u << 1)
+
+/**
+ * enum rcgc_rc_mode - how an object's references are counted.
+ * @RCGC_RC_BIASED: the default; the owning thread counts without atomics,
+ *   others atomically; the owner's count is merged when it reaches zero or
+ *   when another thread's decrement would take the shared count below zero.
+ * @RCGC_RC_ATOMIC: every operation atomic, from any thread; for objects
+ *   born shared.
+ * @RCGC_RC_IMMORTAL: never released; increments and decrements write no
+ *   memory (PEP 683).
+ */
+enum rcgc_rc_mode {
+    RCGC_RC_BIASED = 0,
+    RCGC_RC_ATOMIC = 1,
+    RCGC_RC_IMMORTAL = 3,
+};
+
+/*
+ * The object header: 32 bytes, the collector's data included (CPython's
+ * default build also spends 32 on a container: a 16-byte GC head before a
+ * 16-byte object). ABI: hosts read it through the inline functions below.
+ *
+ *   offset  field           meaning
+ *   0       ob_tid          owning thread's id; 0: no owner (all counts in
+ *                           ob_ref_shared)
+ *   4       ob_flags        rc mode (bits 0-1), finalized (bit 2), the
+ *                           collector's bits (issue 5)
+ *   6       ob_reserved     0
+ *   8       ob_ref_local    the owner's count; only the owner writes it
+ *   12      ob_gc_slot      the collector's index for tracked objects
+ *   16      ob_ref_shared   other threads' count << 2 | QUEUED | MERGED
+ *   24      ob_type         the object's rcgc_type
+ *
+ * The reference count is ob_ref_local + (ob_ref_shared >> 2); the shared
+ * part may be negative while the owner holds the matching references.
+ */
+struct rcgc_object {
+    _Atomic uint32_t ob_tid;
+    _Atomic uint16_t ob_flags;
+    uint16_t ob_reserved;
+    _Atomic uint32_t ob_ref_local;
+    _Atomic uint32_t ob_gc_slot;
+    _Atomic int64_t ob_ref_shared;
+    const rcgc_type *ob_type;
+};
+
+/* ---------------------------------------------------------------- Objects */
+
+/**
+ * rcgc_new - Make an object of @type with one reference.
+ * @type: the object's type; @type->size >= sizeof(rcgc_object).
+ *
+ * Returns the object, its fields after the header zeroed, owned by the
+ * calling thread (biased counting), or NULL with errno = ENOMEM. Polls a
+ * safepoint first.
+ * Thread safety: an attached thread (an unattached one gets an object with
+ *   no owner: every count atomic). Cost: one small allocation.
+ */
+RCGC_API RCGC_NODISCARD rcgc_object *rcgc_new(const rcgc_type *type);
+
+/**
+ * rcgc_new_var - Make an object of @type with @size bytes instead of
+ * @type->size (a variable-length object: a tuple, a string).
+ * @type: the object's type.
+ * @size: bytes of this instance, header included; >= sizeof(rcgc_object).
+ *
+ * As rcgc_new otherwise; NULL with errno = ENOMEM (also when @size is too
+ * small for the header or above PTRDIFF_MAX).
+ */
+RCGC_API RCGC_NODISCARD rcgc_object *rcgc_new_var(const rcgc_type *type, size_t size);
+
+/**
+ * rcgc_type_of - The type @obj was made with.
+ * @obj: a live object.
+ */
+static inline const rcgc_type *rcgc_type_of(const rcgc_object *obj) { return obj->ob_type; }
+
+/**
+ * rcgc_refcount - @obj's current reference count (sys.getrefcount without
+ * its +1 for the argument).
+ * @obj: a live object.
+ *
+ * Exact when no other thread is changing the count; an immortal object
+ * answers UINT32_MAX.
+ * Thread safety: any thread. Cost: two relaxed loads.
+ */
+RCGC_API size_t rcgc_refcount(const rcgc_object *obj);
+
+/**
+ * rcgc_set_rc_mode - Change how @obj's references are counted.
+ * @obj: a live object.
+ * @mode: an enum rcgc_rc_mode.
+ *
+ * Returns 0, or -1 with errno = EINVAL for an unknown mode or for leaving
+ * RCGC_RC_IMMORTAL (immortality is for good). From biased counting, the
+ * owner's count is merged into the shared one first, so the call must come
+ * from the owning thread while the object has one (a misuse otherwise,
+ * reported through the fatal-error handler).
+ * Thread safety: the owning thread, or any attached thread for an object
+ *   without owner. Cost: one compare-and-swap.
+ */
+RCGC_API int rcgc_set_rc_mode(rcgc_object *obj, int mode);
+
+/** The mode @obj is counted in (an enum rcgc_rc_mode). */
+RCGC_API int rcgc_rc_mode(const rcgc_object *obj);
+
+/* The calling thread's id as objects store it (internal to the inline
+ * functions below; never 0, and a value no object carries when the thread
+ * is not attached). Initial-exec TLS: two instructions to read. */
+RCGC_API extern _Thread_local uint32_t rcgc_tls_thread_id
+    __attribute__((tls_model("initial-exec")));
+
+/* The out-of-line halves of rcgc_incref and rcgc_decref (src/object/
+ * refcount.c): other threads' counts, immortal and atomic objects, and the
+ * owner's last reference. Called only by the inline functions below. */
+RCGC_API void rcgc_incref_slow(rcgc_object *obj);
+RCGC_API void rcgc_decref_slow(rcgc_object *obj);
+RCGC_API void rcgc_merge_zero_local(rcgc_object *obj);
+
+/**
+ * rcgc_incref - Add a reference to @obj.
+ * @obj: a live object; not NULL.
+ *
+ * Thread safety: any attached thread. Cost: on the owning thread one load,
+ *   one compare and one relaxed store, no atomic read-modify-write; from
+ *   other threads one atomic add (a call); immortal objects: no write.
+ */
+static inline void rcgc_incref(rcgc_object *obj) {
+    if (RCGC_LIKELY(atomic_load_explicit(&obj->ob_tid, memory_order_relaxed) ==
+                    rcgc_tls_thread_id)) {
+        atomic_store_explicit(&obj->ob_ref_local,
+                              atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        return;
+    }
+    rcgc_incref_slow(obj);
+}
+
+/**
+ * rcgc_decref - Drop a reference to @obj; it dies when the count reaches
+ * zero (finalize once, then clear, release, free), on whichever thread
+ * drops the last reference, exactly once.
+ * @obj: a live object; not NULL.
+ *
+ * Dropping a reference that does not exist is reported ("rcgc: refcount
+ * below zero on <pair 0x...> in rcgc_decref") through the fatal handler.
+ * Deaths nest without using stack: a chain of ten million objects dies in
+ * a loop (CPython's trashcan).
+ * Thread safety: any attached thread. Memory ordering: the thread that
+ *   releases the object sees every write other threads made before their
+ *   decrements (acquire/release on the shared count).
+ * Cost: owner path as rcgc_incref; a death runs the type's hooks.
+ */
+static inline void rcgc_decref(rcgc_object *obj) {
+    if (RCGC_LIKELY(atomic_load_explicit(&obj->ob_tid, memory_order_relaxed) ==
+                    rcgc_tls_thread_id)) {
+        uint32_t local = atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed);
+        if (RCGC_LIKELY(local > 1)) {
+            atomic_store_explicit(&obj->ob_ref_local, local - 1, memory_order_relaxed);
+            return;
+        }
+        rcgc_merge_zero_local(obj); /* the owner's last reference: merge or die */
+        return;
+    }
+    rcgc_decref_slow(obj);
+}
+
+/** rcgc_xdecref - rcgc_decref, doing nothing for NULL. */
+static inline void rcgc_xdecref(rcgc_object *obj) {
+    if (obj != NULL)
+        rcgc_decref(obj);
+}
 
 /* ----------------------------------------------------------------- Threads */
 

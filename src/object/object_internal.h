@@ -32,8 +32,10 @@
 
 #include <rcgc/object.h>
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 enum thread_state {
     THREAD_DETACHED = 0,
@@ -43,11 +45,67 @@ enum thread_state {
     THREAD_PARKED,    /* stopped at a safepoint */
 };
 
+struct rcgc_object;
+
+/* A thread's id, as objects store it in ob_tid: (slot + 1) << 16 | the
+ * record's generation, so a record reused by a new thread gets an id no
+ * object of the old thread carries (a dead owner's objects are then
+ * foreign to everyone and get merged, never counted by a stranger). 0 is
+ * "no owner"; unattached threads read RCGC_NO_THREAD, which matches no
+ * object, so they always take the atomic slow paths. */
+#define THREAD_SLOTS ((uint32_t)1 << 16)
+
 struct thread_record {
     _Atomic int state;          /* enum thread_state */
     struct thread_record *next; /* registry_mutex */
     bool in_use;                /* registry_mutex */
+    uint32_t slot;              /* index in the slot table, fixed for the record */
+    _Atomic uint32_t tid;       /* current id; 0 while detached */
+    /* Objects other threads want merged (biased refcounting): queued under
+     * queue_mutex, each holding the reference its queuer did not drop. */
+    pthread_mutex_t queue_mutex;
+    struct rcgc_object **queue; /* queue_mutex; from the raw layer */
+    size_t queue_length, queue_capacity;
+    _Atomic bool queue_pending;
 };
+
+/* The record whose current id is @tid, with its queue_mutex held, or NULL
+ * when no live thread has that id (its owner exited). */
+struct thread_record *rcgc__thread_lock_by_tid(uint32_t tid);
+
+/* Merge every object queued for @record's thread (its owner): called by
+ * that thread at safepoints, when it makes objects, and when it detaches. */
+void rcgc__thread_drain_queue(struct thread_record *record);
+
+/* Add @obj to @record's queue; queue_mutex held (rcgc__thread_lock_by_tid),
+ * released here. */
+void rcgc__thread_enqueue_unlock(struct thread_record *record, struct rcgc_object *obj);
+
+/* ------------------------------------------------------ Reference counts */
+
+/* ob_ref_shared holds count << 2 | state bits (PEP 703's layout). */
+#define REF_SHARED_SHIFT 2
+#define REF_QUEUED ((int64_t)1) /* queued for its owner to merge */
+#define REF_MERGED ((int64_t)2) /* no owner any more: every count here */
+#define REF_STATE_MASK ((int64_t)3)
+#define REF_ONE ((int64_t)1 << REF_SHARED_SHIFT)
+
+/* ob_flags */
+#define OBJ_MODE_MASK 3u
+#define OBJ_FINALIZED (1u << 2)
+
+/* Fold the owner's count into the shared one and drop the owner; returns
+ * the total count, plus @extra. Caller: the owner, or anyone once the
+ * owner is gone. */
+int64_t rcgc__merge_refcount(struct rcgc_object *obj, int64_t extra);
+
+/* The object's count reached zero: finalize, clear, release, free -
+ * iteratively (trashcan). */
+void rcgc__object_die(struct rcgc_object *obj);
+
+/* One line through the fatal handler: "<type 0x...>" with what went wrong. */
+RCGC_NORETURN RCGC_COLD void rcgc__report_object(const struct rcgc_object *obj, const char *what,
+                                                 const char *where);
 
 /* Set while a stopper wants the world stopped; polled by rcgc_safepoint. */
 extern _Atomic unsigned rcgc__stop_requested;

@@ -51,9 +51,14 @@ RCGC_NOINLINE static void park_slow(struct thread_record *record) {
 }
 
 void rcgc_safepoint(void) {
-    if (RCGC_LIKELY(atomic_load_explicit(&rcgc__stop_requested, memory_order_relaxed) == 0))
-        return;
     struct thread_record *record = rcgc__thread_record();
+    if (RCGC_LIKELY(atomic_load_explicit(&rcgc__stop_requested, memory_order_relaxed) == 0)) {
+        /* Objects other threads queued for this one to merge. */
+        if (record != NULL &&
+            RCGC_UNLIKELY(atomic_load_explicit(&record->queue_pending, memory_order_relaxed)))
+            rcgc__thread_drain_queue(record);
+        return;
+    }
     if (record != NULL &&
         atomic_load_explicit(&record->state, memory_order_relaxed) == THREAD_ATTACHED)
         park_slow(record);

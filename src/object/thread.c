@@ -19,6 +19,16 @@ static struct thread_record *records; /* registry_mutex */
 
 static _Thread_local struct thread_record *my_record;
 
+_Thread_local uint32_t rcgc_tls_thread_id __attribute__((tls_model("initial-exec"))) = UINT32_MAX;
+
+/* Records by slot, for finding an object's owner from its ob_tid without
+ * the registry mutex (a stopper holds that one for a whole stop, and a
+ * decrement must not wait for it). Written once per new record under the
+ * registry mutex, before the record's id can appear in any object. */
+static _Atomic(struct thread_record *) slot_table[THREAD_SLOTS];
+static uint32_t slots_used;                    /* registry_mutex */
+static uint16_t next_generation[THREAD_SLOTS]; /* registry_mutex */
+
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
@@ -35,6 +45,16 @@ struct thread_record *rcgc__thread_record(void) {
 bool rcgc_thread_is_attached(void) { return my_record != NULL; }
 
 static void detach_record(struct thread_record *record) {
+    /* Objects others queued for this thread: merged now, while it can. */
+    rcgc__thread_drain_queue(record);
+    /* After this, queuers find the id dead and merge on their own; the
+     * mutex orders this thread's last writes to its objects' local counts
+     * before their reads (rcgc__thread_lock_by_tid). */
+    pthread_mutex_lock(&record->queue_mutex);
+    atomic_store_explicit(&record->tid, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&record->queue_mutex);
+    rcgc__thread_drain_queue(record); /* anything queued just before */
+    rcgc_tls_thread_id = UINT32_MAX;
     /* Blocked first: a stopper then does not wait for this thread while it
      * waits for the registry mutex, which the stopper holds (T3). */
     rcgc_blocking_begin();
@@ -66,19 +86,27 @@ int rcgc_thread_attach(void) {
     while (record != NULL && record->in_use)
         record = record->next;
     if (record == NULL) {
-        record = rcgc_raw_calloc(1, sizeof *record);
+        record = slots_used < THREAD_SLOTS - 1 ? rcgc_raw_calloc(1, sizeof *record) : NULL;
         if (record == NULL) {
             rcgc__threads_unlock();
             errno = ENOMEM;
             return -1;
         }
+        pthread_mutex_init(&record->queue_mutex, NULL);
+        record->slot = slots_used++;
+        atomic_store_explicit(&slot_table[record->slot], record, memory_order_release);
         record->next = records;
         records = record;
     }
     record->in_use = true;
+    uint32_t tid = (record->slot + 1) << 16 | next_generation[record->slot]++;
+    pthread_mutex_lock(&record->queue_mutex);
+    atomic_store_explicit(&record->tid, tid, memory_order_relaxed);
+    pthread_mutex_unlock(&record->queue_mutex);
     atomic_store_explicit(&record->state, THREAD_ATTACHED, memory_order_seq_cst);
     rcgc__threads_unlock();
     my_record = record;
+    rcgc_tls_thread_id = tid;
     pthread_setspecific(exit_key, record);
     return 0;
 }
@@ -90,10 +118,26 @@ void rcgc_thread_detach(void) {
     detach_record(my_record);
 }
 
+struct thread_record *rcgc__thread_lock_by_tid(uint32_t tid) {
+    uint32_t slot = (tid >> 16) - 1;
+    if (tid == 0 || slot >= THREAD_SLOTS)
+        return NULL;
+    struct thread_record *record = atomic_load_explicit(&slot_table[slot], memory_order_acquire);
+    if (record == NULL)
+        return NULL;
+    pthread_mutex_lock(&record->queue_mutex);
+    if (atomic_load_explicit(&record->tid, memory_order_relaxed) == tid)
+        return record;
+    pthread_mutex_unlock(&record->queue_mutex);
+    return NULL;
+}
+
 void rcgc__threads_forget_others_locked(void) {
     for (struct thread_record *record = records; record != NULL; record = record->next)
         if (record != my_record && record->in_use) {
             record->in_use = false;
+            atomic_store_explicit(&record->tid, 0, memory_order_relaxed);
+            pthread_mutex_init(&record->queue_mutex, NULL);
             atomic_store_explicit(&record->state, THREAD_DETACHED, memory_order_relaxed);
         }
 }

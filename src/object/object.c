@@ -1,0 +1,105 @@
+/* src/object/object.c - making objects and their deaths: finalize once,
+ * clear, release, free - iteratively, so a long chain or a deep nest of
+ * containers dies in bounded stack (CPython's trashcan).
+ *
+ * Owned by one thread: its death depth and its list of pending deaths
+ * (thread-local). Shared: nothing here; an object dies on exactly one
+ * thread, the one that took its count to zero (refcount.c).
+ */
+#include "object/object_internal.h"
+
+#include <rcgc/alloc.h>
+
+#include <errno.h>
+#include <string.h>
+
+/* Deaths nest (clear drops references, which kill children) up to this
+ * depth; deeper ones wait on the thread's pending list and the outermost
+ * death runs them one after another. */
+#define TRASHCAN_DEPTH 64
+
+static _Thread_local unsigned death_depth;
+static _Thread_local rcgc_object *pending_deaths; /* linked through ob_ref_shared */
+
+void rcgc__report_object(const rcgc_object *obj, const char *what, const char *where) {
+    const char *name =
+        obj->ob_type != NULL && obj->ob_type->name != NULL ? obj->ob_type->name : "object";
+    rcgc__fatal("rcgc: %s <%s %p> in %s", what, name, (const void *)obj, where);
+}
+
+rcgc_object *rcgc_new_var(const rcgc_type *type, size_t size) {
+    if (size < sizeof(rcgc_object)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    rcgc_safepoint();
+    rcgc_object *obj = rcgc_calloc(1, size);
+    if (obj == NULL)
+        return NULL;
+    uint32_t me = rcgc_tls_thread_id;
+    /* An unattached thread's object has no owner: all its counts atomic. */
+    bool owned = me != UINT32_MAX;
+    atomic_store_explicit(&obj->ob_tid, owned ? me : 0, memory_order_relaxed);
+    atomic_store_explicit(&obj->ob_ref_local, owned ? 1 : 0, memory_order_relaxed);
+    atomic_store_explicit(&obj->ob_ref_shared, owned ? 0 : REF_ONE | REF_MERGED,
+                          memory_order_relaxed);
+    atomic_store_explicit(&obj->ob_flags, owned ? RCGC_RC_BIASED : RCGC_RC_ATOMIC,
+                          memory_order_relaxed);
+    obj->ob_type = type;
+    return obj;
+}
+
+rcgc_object *rcgc_new(const rcgc_type *type) { return rcgc_new_var(type, type->size); }
+
+/* Run @obj's finalizer with one reference held for it, unowned, so any
+ * thread may resurrect it through the ordinary counting paths. True when
+ * the object lives on. */
+static bool finalize_resurrects(rcgc_object *obj) {
+    uint16_t flags = atomic_load_explicit(&obj->ob_flags, memory_order_relaxed);
+    atomic_store_explicit(&obj->ob_flags, (uint16_t)(flags | OBJ_FINALIZED), memory_order_relaxed);
+    atomic_store_explicit(&obj->ob_tid, 0, memory_order_relaxed);
+    atomic_store_explicit(&obj->ob_ref_local, 0, memory_order_relaxed);
+    atomic_store_explicit(&obj->ob_ref_shared, REF_ONE | REF_MERGED, memory_order_relaxed);
+    obj->ob_type->finalize(obj);
+    int64_t left =
+        atomic_fetch_sub_explicit(&obj->ob_ref_shared, REF_ONE, memory_order_acq_rel) - REF_ONE;
+    if (left < REF_MERGED)
+        rcgc__report_object(obj,
+                            "refcount below zero (its finalizer dropped a reference it "
+                            "did not hold) on",
+                            "rcgc_decref");
+    return left != REF_MERGED;
+}
+
+static void die_now(rcgc_object *obj) {
+    const rcgc_type *type = obj->ob_type;
+    uint16_t flags = atomic_load_explicit(&obj->ob_flags, memory_order_relaxed);
+    if (type->finalize != NULL && (flags & OBJ_FINALIZED) == 0 && finalize_resurrects(obj))
+        return;
+    if (type->clear != NULL)
+        type->clear(obj);
+    if (type->release != NULL)
+        type->release(obj);
+    rcgc_free(obj);
+}
+
+void rcgc__object_die(rcgc_object *obj) {
+    if (death_depth >= TRASHCAN_DEPTH) {
+        /* The count fields of a dead object are free for the link. */
+        atomic_store_explicit(&obj->ob_ref_shared, (int64_t)(intptr_t)pending_deaths,
+                              memory_order_relaxed);
+        pending_deaths = obj;
+        return;
+    }
+    death_depth++;
+    die_now(obj);
+    if (death_depth == 1) {
+        while (pending_deaths != NULL) {
+            rcgc_object *next = pending_deaths;
+            pending_deaths = (rcgc_object *)(intptr_t)atomic_load_explicit(&next->ob_ref_shared,
+                                                                           memory_order_relaxed);
+            die_now(next);
+        }
+    }
+    death_depth--;
+}

@@ -1,0 +1,207 @@
+/* src/object/refcount.c - the slow paths of biased reference counting, the
+ * merge protocol, and the per-owner queue.
+ *
+ * Shared: each object's ob_ref_shared (C11 atomics, CAS), its ob_tid and
+ * ob_flags (relaxed; written by the owner or by whoever merges once the
+ * owner is gone), and each thread's queue (its queue_mutex).
+ *
+ * How a decrement from a non-owner reaches zero safely (PEP 703's scheme,
+ * after Choi, Shull and Torrellas):
+ *   - the owner counts in ob_ref_local; others add and subtract on
+ *     ob_ref_shared, which may go negative: the owner holds those refs;
+ *   - a non-owner whose decrement finds the shared count at exactly 0 (and
+ *     no state bits) cannot tell whether it dropped the last reference, so
+ *     it marks the object QUEUED instead of subtracting and hands it to the
+ *     owner's queue, the reference still counted; the owner merges
+ *     (local + shared - 1) at its next safepoint and releases at zero;
+ *   - when the owner's own count reaches zero it merges: drops ownership
+ *     (ob_tid = 0) and marks the shared count MERGED; from then on every
+ *     count is in ob_ref_shared and the decrement that takes a MERGED count
+ *     to zero releases the object, exactly once (the CAS decides);
+ *   - if the owner has exited (its id is dead: detach cleared it under the
+ *     queue mutex), the queuer merges by itself: nobody can write the local
+ *     count any more, and the mutex made the owner's last writes visible.
+ */
+#include "object/object_internal.h"
+
+#include <rcgc/raw.h>
+
+#include <errno.h>
+
+static inline unsigned obj_mode(const rcgc_object *obj) {
+    return atomic_load_explicit(&obj->ob_flags, memory_order_relaxed) & OBJ_MODE_MASK;
+}
+
+/* Checked builds: touching objects needs an attached thread (the fast path
+ * never sees an unattached one: its id matches no object). */
+static inline void check_attached(const rcgc_object *obj, const char *where) {
+#if RCGC_CHECKS >= 1
+    if (rcgc_tls_thread_id == UINT32_MAX)
+        rcgc__report_object(obj, "touched from a thread that is not attached", where);
+#else
+    (void)obj;
+    (void)where;
+#endif
+}
+
+void rcgc_incref_slow(rcgc_object *obj) {
+    if (obj_mode(obj) == RCGC_RC_IMMORTAL)
+        return;
+    check_attached(obj, "rcgc_incref");
+    /* Relaxed: an increment needs no ordering, only atomicity (the caller
+     * already holds a reference, so the object cannot die meanwhile). */
+    atomic_fetch_add_explicit(&obj->ob_ref_shared, REF_ONE, memory_order_relaxed);
+}
+
+int64_t rcgc__merge_refcount(rcgc_object *obj, int64_t extra) {
+    int64_t shared = atomic_load_explicit(&obj->ob_ref_shared, memory_order_relaxed);
+    int64_t total, merged;
+    do {
+        total = (shared >> REF_SHARED_SHIFT) +
+                atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed) + extra;
+        merged = total * REF_ONE | REF_MERGED;
+        /* acq_rel: the merge orders with every other thread's decrement, so
+         * whoever sees the count reach zero sees all writes to the object. */
+    } while (!atomic_compare_exchange_weak_explicit(&obj->ob_ref_shared, &shared, merged,
+                                                    memory_order_acq_rel, memory_order_relaxed));
+    atomic_store_explicit(&obj->ob_ref_local, 0, memory_order_relaxed);
+    atomic_store_explicit(&obj->ob_tid, 0, memory_order_relaxed);
+    return total;
+}
+
+void rcgc_merge_zero_local(rcgc_object *obj) {
+    uint32_t local = atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed);
+    if (local == 0)
+        rcgc__report_object(obj, "refcount below zero on", "rcgc_decref");
+    atomic_store_explicit(&obj->ob_ref_local, 0, memory_order_relaxed);
+    int64_t shared = atomic_load_explicit(&obj->ob_ref_shared, memory_order_acquire);
+    if (shared == 0) {
+        /* Nobody else ever held a reference: no merge needed. */
+        rcgc__object_die(obj);
+        return;
+    }
+    atomic_store_explicit(&obj->ob_tid, 0, memory_order_relaxed);
+    int64_t merged;
+    do {
+        merged = (shared & ~REF_STATE_MASK) | REF_MERGED;
+    } while (!atomic_compare_exchange_weak_explicit(&obj->ob_ref_shared, &shared, merged,
+                                                    memory_order_acq_rel, memory_order_relaxed));
+    if (merged == REF_MERGED)
+        rcgc__object_die(obj);
+    else if (merged < 0)
+        rcgc__report_object(obj, "refcount below zero on", "rcgc_decref");
+}
+
+/* A non-owner found the shared count at 0: the owner must merge. */
+static void queue_for_owner(rcgc_object *obj) {
+    uint32_t tid = atomic_load_explicit(&obj->ob_tid, memory_order_relaxed);
+    struct thread_record *owner = rcgc__thread_lock_by_tid(tid);
+    if (owner != NULL) {
+        rcgc__thread_enqueue_unlock(owner, obj);
+        return;
+    }
+    /* The owner is gone: merge here, dropping the queued reference. */
+    int64_t total = rcgc__merge_refcount(obj, -1);
+    if (total == 0)
+        rcgc__object_die(obj);
+    else if (total < 0)
+        rcgc__report_object(obj, "refcount below zero on", "rcgc_decref");
+}
+
+void rcgc_decref_slow(rcgc_object *obj) {
+    if (obj_mode(obj) == RCGC_RC_IMMORTAL)
+        return;
+    check_attached(obj, "rcgc_decref");
+    /* Not the owner here: an object never gains an owner after it is
+     * made (ob_tid only ever goes to 0), so the inline check still holds. */
+    int64_t shared = atomic_load_explicit(&obj->ob_ref_shared, memory_order_relaxed);
+    int64_t next;
+    bool queue;
+    do {
+        queue = shared == 0;
+        next = queue ? REF_QUEUED : shared - REF_ONE;
+        /* Release: this thread's writes to the object happen before its
+         * release by whichever thread takes the count to zero (acquire). */
+    } while (!atomic_compare_exchange_weak_explicit(&obj->ob_ref_shared, &shared, next,
+                                                    memory_order_acq_rel, memory_order_relaxed));
+    if (queue)
+        queue_for_owner(obj);
+    else if (next == REF_MERGED)
+        rcgc__object_die(obj);
+    else if ((next & REF_MERGED) != 0 && next < 0)
+        rcgc__report_object(obj, "refcount below zero on", "rcgc_decref");
+}
+
+size_t rcgc_refcount(const rcgc_object *obj) {
+    if (obj_mode(obj) == RCGC_RC_IMMORTAL)
+        return UINT32_MAX;
+    int64_t shared = atomic_load_explicit(&obj->ob_ref_shared, memory_order_relaxed);
+    int64_t total = (shared >> REF_SHARED_SHIFT) +
+                    atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed);
+    return total > 0 ? (size_t)total : 0;
+}
+
+int rcgc_rc_mode(const rcgc_object *obj) { return (int)obj_mode(obj); }
+
+int rcgc_set_rc_mode(rcgc_object *obj, int mode) {
+    unsigned current = obj_mode(obj);
+    if ((mode != RCGC_RC_BIASED && mode != RCGC_RC_ATOMIC && mode != RCGC_RC_IMMORTAL) ||
+        (current == RCGC_RC_IMMORTAL && mode != RCGC_RC_IMMORTAL)) {
+        errno = EINVAL;
+        return -1;
+    }
+    uint32_t tid = atomic_load_explicit(&obj->ob_tid, memory_order_relaxed);
+    if (mode != RCGC_RC_BIASED && tid != 0) {
+        if (tid != rcgc_tls_thread_id)
+            rcgc__report_object(obj, "rc mode changed by a thread that does not own",
+                                "rcgc_set_rc_mode");
+        rcgc__merge_refcount(obj, 0);
+    }
+    uint16_t flags = atomic_load_explicit(&obj->ob_flags, memory_order_relaxed);
+    atomic_store_explicit(&obj->ob_flags, (uint16_t)((flags & ~OBJ_MODE_MASK) | (unsigned)mode),
+                          memory_order_relaxed);
+    return 0;
+}
+
+/* ------------------------------------------------------------- The queue */
+
+void rcgc__thread_enqueue_unlock(struct thread_record *record, rcgc_object *obj) {
+    /* A growable array from the raw layer: the queue must never drop a
+     * reference, so running out of memory here is fatal. */
+    if (record->queue_length == record->queue_capacity) {
+        size_t capacity = record->queue_capacity ? record->queue_capacity * 2 : 64;
+        /* The elements are pointers, so sizeof of a pointer is meant. */
+        // NOLINTNEXTLINE(bugprone-sizeof-expression)
+        rcgc_object **grown = rcgc_raw_realloc(record->queue, capacity * sizeof(rcgc_object *));
+        if (grown == NULL)
+            rcgc__report_object(
+                obj, "could not be queued for its owner (out of memory):", "rcgc_decref");
+        record->queue = grown;
+        record->queue_capacity = capacity;
+    }
+    record->queue[record->queue_length++] = obj;
+    atomic_store_explicit(&record->queue_pending, true, memory_order_relaxed);
+    pthread_mutex_unlock(&record->queue_mutex);
+}
+
+void rcgc__thread_drain_queue(struct thread_record *record) {
+    if (!atomic_load_explicit(&record->queue_pending, memory_order_relaxed))
+        return;
+    for (;;) {
+        pthread_mutex_lock(&record->queue_mutex);
+        if (record->queue_length == 0) {
+            atomic_store_explicit(&record->queue_pending, false, memory_order_relaxed);
+            pthread_mutex_unlock(&record->queue_mutex);
+            return;
+        }
+        rcgc_object *obj = record->queue[--record->queue_length];
+        pthread_mutex_unlock(&record->queue_mutex);
+        /* Outside the mutex: a death runs the type's hooks, which may
+         * decrement other objects and queue more. */
+        int64_t total = rcgc__merge_refcount(obj, -1);
+        if (total == 0)
+            rcgc__object_die(obj);
+        else if (total < 0)
+            rcgc__report_object(obj, "refcount below zero on", "rcgc_decref");
+    }
+}
