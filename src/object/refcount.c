@@ -54,18 +54,23 @@ void rcgc_incref_slow(rcgc_object *obj) {
 }
 
 int64_t rcgc__merge_refcount(rcgc_object *obj, int64_t extra) {
+    /* Owner and local count go first: the CAS below publishes MERGED, and
+     * from that instant another thread may take the count to zero and free
+     * the object, so nothing may be written to it after the CAS (a write
+     * after it was a use after free, found by stress_objects under TSan). */
+    uint32_t local = atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed);
+    atomic_store_explicit(&obj->ob_tid, 0, memory_order_relaxed);
+    atomic_store_explicit(&obj->ob_ref_local, 0, memory_order_relaxed);
     int64_t shared = atomic_load_explicit(&obj->ob_ref_shared, memory_order_relaxed);
     int64_t total, merged;
     do {
-        total = (shared >> REF_SHARED_SHIFT) +
-                atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed) + extra;
+        total = (shared >> REF_SHARED_SHIFT) + local + extra;
         merged = total * REF_ONE | REF_MERGED;
         /* acq_rel: the merge orders with every other thread's decrement, so
-         * whoever sees the count reach zero sees all writes to the object. */
+         * whoever sees the count reach zero sees all writes to the object,
+         * the two stores above included. */
     } while (!atomic_compare_exchange_weak_explicit(&obj->ob_ref_shared, &shared, merged,
                                                     memory_order_acq_rel, memory_order_relaxed));
-    atomic_store_explicit(&obj->ob_ref_local, 0, memory_order_relaxed);
-    atomic_store_explicit(&obj->ob_tid, 0, memory_order_relaxed);
     return total;
 }
 
