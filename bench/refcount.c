@@ -28,6 +28,8 @@ struct small {
 };
 
 static const rcgc_type small_type = {.name = "small", .size = sizeof(struct small)};
+static const rcgc_type pooled_type = {
+    .name = "pooled", .size = sizeof(struct small), .freelist_max = 64};
 
 /* ----------------------------------------------------------- Owner path */
 
@@ -105,10 +107,10 @@ static double shared_pairs(int kind, long pairs) {
 
 /* --------------------------------------------------------- Make and drop */
 
-static double rcgc_objects(long count) {
+static double rcgc_objects(const rcgc_type *type, long count) {
     uint64_t t0 = bench_now_ns();
     for (long i = 0; i < count; i++) {
-        struct small *obj = (struct small *)rcgc_new(&small_type);
+        struct small *obj = (struct small *)rcgc_new(type);
         obj->fields[0] = i;
         rcgc_decref(&obj->head);
     }
@@ -189,8 +191,10 @@ int main(int argc, char **argv) {
                             {"rcgc atomic", {0}},
                             {"rcgc biased (foreign)", {0}},
                             {"rcgc immortal", {0}}};
-    struct row made[3] = {
-        {"malloc+free 48 B", {0}}, {"rcgc_new+decref 48 B", {0}}, {"CPython", {0}}};
+    struct row made[4] = {{"malloc+free 48 B", {0}},
+                          {"rcgc_new+decref 48 B", {0}},
+                          {"rcgc, free list", {0}},
+                          {"CPython", {0}}};
     for (int run = 0; run < runs; run++) {
         owner[0].samples[run] = plain_pairs(pairs);
         owner[1].samples[run] = atomic_pairs(pairs);
@@ -209,14 +213,15 @@ int main(int argc, char **argv) {
         shared[3].samples[run] = shared_pairs(1, pairs / 4);
         rcgc_target = hot;
         made[0].samples[run] = malloc_objects(objects);
-        made[1].samples[run] = rcgc_objects(objects);
-        made[2].samples[run] = python_objects(objects / 5);
+        made[1].samples[run] = rcgc_objects(&small_type, objects);
+        made[2].samples[run] = rcgc_objects(&pooled_type, objects);
+        made[3].samples[run] = python_objects(objects / 5);
     }
     print_table("bench/refcount owner: incref+decref on the owning thread", "ns/pair", owner, 3, 0,
                 (int)runs);
     print_table("bench/refcount shared: one hot object, 2 threads", "ns/pair", shared, 4, 0,
                 (int)runs);
-    print_table("bench/refcount objects: make and drop a small object", "ns/obj", made, 3, 0,
+    print_table("bench/refcount objects: make and drop a small object", "ns/obj", made, 4, 0,
                 (int)runs);
     printf("reproduce: build/release/bench/refcount --runs %lld --pairs %lld --objects %lld\n",
            runs, pairs, objects);

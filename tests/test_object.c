@@ -527,6 +527,59 @@ static void chain_of_a_million_dies_in_bounded_stack(void **state) {
     assert_int_equal(atomic_load(&cleared), LENGTH);
 }
 
+static const rcgc_type pooled_type = {.name = "pooled",
+                                      .size = sizeof(struct node),
+                                      .clear = node_clear,
+                                      .release = node_release,
+                                      .freelist_max = 4};
+
+static void free_list_hands_a_dead_instance_back_zeroed(void **state) {
+    (void)state;
+    struct node *first = (struct node *)rcgc_new(&pooled_type);
+    first->payload = 42;
+    rcgc_decref(&first->head);
+    assert_int_equal(atomic_load(&released), 1); /* hooks ran: it did die */
+    struct node *again = (struct node *)rcgc_new(&pooled_type);
+    assert_ptr_equal(again, first);
+    assert_int_equal(again->payload, 0);
+    assert_int_equal(rcgc_refcount(&again->head), 1);
+    rcgc_decref(&again->head);
+}
+
+static uint64_t node_blocks_in_use(void) {
+    struct rcgc_alloc_stats stats;
+    rcgc_alloc_stats(&stats);
+    for (unsigned c = 0; c < RCGC_ALLOC_CLASSES; c++)
+        if (stats.classes[c].block_size == 48)
+            return stats.classes[c].blocks_in_use;
+    return 0;
+}
+
+static void free_list_keeps_at_most_its_bound(void **state) {
+    (void)state;
+    uint64_t before = node_blocks_in_use();
+    rcgc_object *made[10];
+    for (int i = 0; i < 10; i++)
+        made[i] = rcgc_new(&pooled_type);
+    for (int i = 0; i < 10; i++)
+        rcgc_decref(made[i]);
+    /* Four dead nodes stay on the thread's list; six went back. */
+    assert_int_equal(node_blocks_in_use(), before + 4);
+    assert_int_equal(atomic_load(&released), 10);
+    rcgc_thread_detach(); /* detaching empties the lists */
+    assert_int_equal(node_blocks_in_use(), before);
+    rcgc_thread_attach();
+}
+
+static void var_sized_objects_never_go_on_a_free_list(void **state) {
+    (void)state;
+    rcgc_object *big = rcgc_new_var(&pooled_type, 4096);
+    rcgc_decref(big);
+    rcgc_object *next = rcgc_new(&pooled_type);
+    assert_ptr_not_equal(next, big); /* a 4 KiB block is not a node */
+    rcgc_decref(next);
+}
+
 static void owner_local_underflow_body(void *arg) {
     (void)arg;
     rcgc_thread_attach();
@@ -588,6 +641,9 @@ int main(void) {
         OBJ_TEST(owner_exit_leaves_objects_to_the_threads_holding_them),
         OBJ_TEST(finalize_runs_once_even_after_resurrection),
         OBJ_TEST(chain_of_a_million_dies_in_bounded_stack),
+        OBJ_TEST(free_list_hands_a_dead_instance_back_zeroed),
+        OBJ_TEST(free_list_keeps_at_most_its_bound),
+        OBJ_TEST(var_sized_objects_never_go_on_a_free_list),
         OBJ_TEST(decref_below_zero_reports_type_and_address),
         OBJ_TEST(unattached_thread_touching_an_object_is_reported_in_checked_builds),
 #undef OBJ_TEST

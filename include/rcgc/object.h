@@ -60,6 +60,10 @@ typedef void (*rcgc_visit_fn)(rcgc_object *referent, void *arg);
  *   case the object lives on and the next death skips @finalize. NULL: none.
  * @release: frees resources that are not objects, just before the memory
  *   goes back; must not touch other objects. NULL: none.
+ * @freelist_max: how many dead instances each thread keeps for reuse by
+ *   rcgc_new (CPython's free lists for ints, tuples, frames); 0 for none.
+ *   Only objects made by rcgc_new (not rcgc_new_var) go on the list; a
+ *   thread's lists are emptied when it detaches.
  *
  * Types are usually static const; rcgc never writes to one.
  */
@@ -71,6 +75,7 @@ typedef struct rcgc_type {
     void (*clear)(rcgc_object *self);
     void (*finalize)(rcgc_object *self);
     void (*release)(rcgc_object *self);
+    unsigned freelist_max;
 } rcgc_type;
 
 #define RCGC_TYPE_GC (1u << 0)

@@ -2,9 +2,9 @@
  * clear, release, free - iteratively, so a long chain or a deep nest of
  * containers dies in bounded stack (CPython's trashcan).
  *
- * Owned by one thread: its death depth and its list of pending deaths
- * (thread-local). Shared: nothing here; an object dies on exactly one
- * thread, the one that took its count to zero (refcount.c).
+ * Owned by one thread: its death depth, its list of pending deaths and its
+ * free lists (thread-local). Shared: nothing here; an object dies on
+ * exactly one thread, the one that took its count to zero (refcount.c).
  */
 #include "object/object_internal.h"
 
@@ -21,10 +21,74 @@
 static _Thread_local unsigned death_depth;
 static _Thread_local rcgc_object *pending_deaths; /* linked through ob_ref_shared */
 
+/* Free lists: dead instances of types with freelist_max > 0, kept by the
+ * thread they died on and handed out again by its rcgc_new, with no trip
+ * through the allocator. A few types per thread, found by a short linear
+ * search (types are static, so their address is their identity); a type
+ * that finds no free entry simply goes without. Linked through the dead
+ * objects' ob_ref_shared, like the pending deaths. */
+#define FREELIST_TYPES 8
+
+struct freelist {
+    const rcgc_type *type;
+    rcgc_object *head;
+    unsigned count;
+};
+
+static _Thread_local struct freelist freelists[FREELIST_TYPES];
+
+static struct freelist *freelist_of(const rcgc_type *type, bool create) {
+    for (unsigned i = 0; i < FREELIST_TYPES; i++) {
+        if (freelists[i].type == type)
+            return &freelists[i];
+        if (freelists[i].type == NULL && create) {
+            freelists[i].type = type;
+            return &freelists[i];
+        }
+    }
+    return NULL;
+}
+
+static inline rcgc_object *link_next(rcgc_object *obj) {
+    return (rcgc_object *)(intptr_t)atomic_load_explicit(&obj->ob_ref_shared, memory_order_relaxed);
+}
+
+static inline void link_set(rcgc_object *obj, rcgc_object *next) {
+    atomic_store_explicit(&obj->ob_ref_shared, (int64_t)(intptr_t)next, memory_order_relaxed);
+}
+
+void rcgc__freelists_drain(void) {
+    for (unsigned i = 0; i < FREELIST_TYPES; i++) {
+        while (freelists[i].head != NULL) {
+            rcgc_object *obj = freelists[i].head;
+            freelists[i].head = link_next(obj);
+            rcgc_free(obj);
+        }
+        freelists[i] = (struct freelist){0};
+    }
+}
+
 void rcgc__report_object(const rcgc_object *obj, const char *what, const char *where) {
     const char *name =
         obj->ob_type != NULL && obj->ob_type->name != NULL ? obj->ob_type->name : "object";
     rcgc__fatal("rcgc: %s <%s %p> in %s", what, name, (const void *)obj, where);
+}
+
+static rcgc_object *init_header(rcgc_object *obj, const rcgc_type *type, uint16_t flags) {
+    uint32_t me = rcgc_tls_thread_id;
+    /* An unattached thread's object has no owner: all its counts atomic. */
+    bool owned = me != UINT32_MAX;
+    atomic_store_explicit(&obj->ob_tid, owned ? me : 0, memory_order_relaxed);
+    atomic_store_explicit(&obj->ob_ref_local, owned ? 1 : 0, memory_order_relaxed);
+    atomic_store_explicit(&obj->ob_ref_shared, owned ? 0 : REF_ONE | REF_MERGED,
+                          memory_order_relaxed);
+    atomic_store_explicit(&obj->ob_flags,
+                          (uint16_t)(flags | (owned ? RCGC_RC_BIASED : RCGC_RC_ATOMIC)),
+                          memory_order_relaxed);
+    atomic_store_explicit(&obj->ob_gc_slot, 0, memory_order_relaxed);
+    obj->ob_reserved = 0;
+    obj->ob_type = type;
+    return obj;
 }
 
 rcgc_object *rcgc_new_var(const rcgc_type *type, size_t size) {
@@ -34,22 +98,43 @@ rcgc_object *rcgc_new_var(const rcgc_type *type, size_t size) {
     }
     rcgc_safepoint();
     rcgc_object *obj = rcgc_calloc(1, size);
-    if (obj == NULL)
-        return NULL;
-    uint32_t me = rcgc_tls_thread_id;
-    /* An unattached thread's object has no owner: all its counts atomic. */
-    bool owned = me != UINT32_MAX;
-    atomic_store_explicit(&obj->ob_tid, owned ? me : 0, memory_order_relaxed);
-    atomic_store_explicit(&obj->ob_ref_local, owned ? 1 : 0, memory_order_relaxed);
-    atomic_store_explicit(&obj->ob_ref_shared, owned ? 0 : REF_ONE | REF_MERGED,
-                          memory_order_relaxed);
-    atomic_store_explicit(&obj->ob_flags, owned ? RCGC_RC_BIASED : RCGC_RC_ATOMIC,
-                          memory_order_relaxed);
-    obj->ob_type = type;
-    return obj;
+    return obj == NULL ? NULL : init_header(obj, type, 0);
 }
 
-rcgc_object *rcgc_new(const rcgc_type *type) { return rcgc_new_var(type, type->size); }
+rcgc_object *rcgc_new(const rcgc_type *type) {
+    if (type->freelist_max > 0 && rcgc_tls_thread_id != UINT32_MAX) {
+        struct freelist *list = freelist_of(type, false);
+        if (list != NULL && list->head != NULL) {
+            rcgc_safepoint();
+            rcgc_object *obj = list->head;
+            list->head = link_next(obj);
+            list->count--;
+            memset((char *)obj + sizeof *obj, 0, type->size - sizeof *obj);
+            return init_header(obj, type, OBJ_FIXED_SIZE);
+        }
+    }
+    if (type->size < sizeof(rcgc_object)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    rcgc_safepoint();
+    rcgc_object *obj = rcgc_calloc(1, type->size);
+    return obj == NULL ? NULL : init_header(obj, type, OBJ_FIXED_SIZE);
+}
+
+/* Keep @obj for reuse when its type asks and there is room; true if kept. */
+static bool freelist_keep(rcgc_object *obj, const rcgc_type *type, uint16_t flags) {
+    if (type->freelist_max == 0 || (flags & OBJ_FIXED_SIZE) == 0 ||
+        rcgc_tls_thread_id == UINT32_MAX)
+        return false;
+    struct freelist *list = freelist_of(type, true);
+    if (list == NULL || list->count >= type->freelist_max)
+        return false;
+    link_set(obj, list->head);
+    list->head = obj;
+    list->count++;
+    return true;
+}
 
 /* Run @obj's finalizer with one reference held for it, unowned, so any
  * thread may resurrect it through the ordinary counting paths. True when
@@ -80,7 +165,8 @@ static void die_now(rcgc_object *obj) {
         type->clear(obj);
     if (type->release != NULL)
         type->release(obj);
-    rcgc_free(obj);
+    if (!freelist_keep(obj, type, flags))
+        rcgc_free(obj);
 }
 
 void rcgc__object_die(rcgc_object *obj) {

@@ -93,6 +93,7 @@ void rcgc__thread_enqueue_unlock(struct thread_record *record, struct rcgc_objec
 /* ob_flags */
 #define OBJ_MODE_MASK 3u
 #define OBJ_FINALIZED (1u << 2)
+#define OBJ_FIXED_SIZE (1u << 3) /* made by rcgc_new: may go on a free list */
 
 /* Fold the owner's count into the shared one and drop the owner; returns
  * the total count, plus @extra. Caller: the owner, or anyone once the
@@ -102,6 +103,9 @@ int64_t rcgc__merge_refcount(struct rcgc_object *obj, int64_t extra);
 /* The object's count reached zero: finalize, clear, release, free -
  * iteratively (trashcan). */
 void rcgc__object_die(struct rcgc_object *obj);
+
+/* Free every object on the calling thread's free lists (at detach). */
+void rcgc__freelists_drain(void);
 
 /* One line through the fatal handler: "<type 0x...>" with what went wrong. */
 RCGC_NORETURN RCGC_COLD void rcgc__report_object(const struct rcgc_object *obj, const char *what,

@@ -54,6 +54,7 @@ static void detach_record(struct thread_record *record) {
     atomic_store_explicit(&record->tid, 0, memory_order_relaxed);
     pthread_mutex_unlock(&record->queue_mutex);
     rcgc__thread_drain_queue(record); /* anything queued just before */
+    rcgc__freelists_drain();
     rcgc_tls_thread_id = UINT32_MAX;
     /* Blocked first: a stopper then does not wait for this thread while it
      * waits for the registry mutex, which the stopper holds (T3). */
