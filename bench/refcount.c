@@ -187,9 +187,10 @@ int main(int argc, char **argv) {
 
     struct row owner[3] = {
         {"plain counter", {0}}, {"atomic counter", {0}}, {"rcgc biased owner", {0}}};
-    struct row shared[4] = {{"atomic counter", {0}},
+    struct row shared[5] = {{"atomic counter", {0}},
                             {"rcgc atomic", {0}},
                             {"rcgc biased (foreign)", {0}},
+                            {"rcgc deferred", {0}},
                             {"rcgc immortal", {0}}};
     struct row made[4] = {{"malloc+free 48 B", {0}},
                           {"rcgc_new+decref 48 B", {0}},
@@ -207,10 +208,16 @@ int main(int argc, char **argv) {
         rcgc_decref(atomic_obj);
         rcgc_target = hot;
         shared[2].samples[run] = shared_pairs(1, pairs / 4);
+        rcgc_object *deferred = rcgc_new(&small_type);
+        rcgc_set_rc_mode(deferred, RCGC_RC_DEFERRED);
+        rcgc_target = deferred;
+        shared[3].samples[run] = shared_pairs(1, pairs / 4);
+        rcgc_decref(deferred);
+        rcgc_sync_deferred();
         rcgc_object *immortal = rcgc_new(&small_type);
         rcgc_set_rc_mode(immortal, RCGC_RC_IMMORTAL);
         rcgc_target = immortal;
-        shared[3].samples[run] = shared_pairs(1, pairs / 4);
+        shared[4].samples[run] = shared_pairs(1, pairs / 4);
         rcgc_target = hot;
         made[0].samples[run] = malloc_objects(objects);
         made[1].samples[run] = rcgc_objects(&small_type, objects);
@@ -219,7 +226,7 @@ int main(int argc, char **argv) {
     }
     print_table("bench/refcount owner: incref+decref on the owning thread", "ns/pair", owner, 3, 0,
                 (int)runs);
-    print_table("bench/refcount shared: one hot object, 2 threads", "ns/pair", shared, 4, 0,
+    print_table("bench/refcount shared: one hot object, 2 threads", "ns/pair", shared, 5, 0,
                 (int)runs);
     print_table("bench/refcount objects: make and drop a small object", "ns/obj", made, 4, 0,
                 (int)runs);

@@ -1,5 +1,5 @@
 /* stress/stress_objects.c - reference counts under threads: objects in
- * biased, atomic and immortal modes are made, shared (each reference handed
+ * biased, atomic, deferred and immortal modes are made, shared (each reference handed
  * to another thread through an exchange array), counted up and down and
  * dropped at random by every thread, while threads also attach, detach and
  * exit (owners die while others hold their objects).
@@ -57,6 +57,9 @@ static rcgc_object *make_item(uint64_t *rng) {
     case 0:
         rcgc_set_rc_mode(&it->head, RCGC_RC_ATOMIC);
         break;
+    case 2:
+        rcgc_set_rc_mode(&it->head, RCGC_RC_DEFERRED); /* released by a sync */
+        break;
     case 1:
         if (stress_below(rng, 16) == 0) { /* rare: immortals are never freed */
             rcgc_set_rc_mode(&it->head, RCGC_RC_IMMORTAL);
@@ -107,6 +110,8 @@ static void stint(uint64_t *rng, unsigned steps) {
         default:
             if (held[i] != NULL)
                 check_item(held[i], "held");
+            if (stress_below(rng, 512) == 0)
+                rcgc_sync_deferred(); /* stops the world: others park or are suspended */
             rcgc_safepoint();
             break;
         }
@@ -156,6 +161,7 @@ int main(int argc, char **argv) {
     }
     rcgc_safepoint();
     rcgc_thread_detach();
+    rcgc_sync_deferred(); /* every table applied (threads are gone): the rest die */
     long mortal = atomic_load(&made) - atomic_load(&immortals);
     printf("stress_objects: %ld objects made (%ld immortal), %ld released\n", atomic_load(&made),
            atomic_load(&immortals), atomic_load(&released));

@@ -580,6 +580,89 @@ static void var_sized_objects_never_go_on_a_free_list(void **state) {
     rcgc_decref(next);
 }
 
+static void deferred_counts_write_nothing_shared_until_a_sync(void **state) {
+    (void)state;
+    rcgc_object *obj = rcgc_new(&node_type);
+    assert_int_equal(rcgc_set_rc_mode(obj, RCGC_RC_DEFERRED), 0);
+    int64_t shared = atomic_load(&obj->ob_ref_shared);
+    for (int i = 0; i < 1000; i++) {
+        rcgc_incref(obj);
+        rcgc_decref(obj);
+    }
+    rcgc_incref(obj);
+    assert_int_equal(atomic_load(&obj->ob_ref_shared), shared); /* all in the thread's table */
+    rcgc_decref(obj);
+    rcgc_decref(obj); /* the last reference, pending */
+    assert_int_equal(atomic_load(&released), 0);
+    assert_int_equal(rcgc_sync_deferred(), 1);
+    assert_int_equal(atomic_load(&released), 1);
+}
+
+static rcgc_object *_Atomic deferred_target;
+
+static void *hold_deferred_then_detach(void *arg) {
+    (void)arg;
+    rcgc_thread_attach();
+    for (int i = 0; i < 5; i++)
+        rcgc_incref(atomic_load(&deferred_target));
+    rcgc_thread_detach(); /* applies its table: the 5 references are counted */
+    return NULL;
+}
+
+static void *drop_five(void *arg) {
+    (void)arg;
+    rcgc_thread_attach();
+    for (int i = 0; i < 5; i++)
+        rcgc_decref(atomic_load(&deferred_target));
+    return NULL; /* exits attached: the exit hook applies its table */
+}
+
+static void deferred_counts_from_other_threads_add_up(void **state) {
+    (void)state;
+    rcgc_object *obj = rcgc_new(&node_type);
+    rcgc_set_rc_mode(obj, RCGC_RC_DEFERRED);
+    atomic_store(&deferred_target, obj);
+    pthread_t thread;
+    pthread_create(&thread, NULL, hold_deferred_then_detach, NULL);
+    pthread_join(thread, NULL);
+    assert_int_equal(rcgc_refcount(obj), 6);
+    pthread_create(&thread, NULL, drop_five, NULL);
+    pthread_join(thread, NULL);
+    assert_int_equal(rcgc_sync_deferred(), 0); /* this thread still holds one */
+    assert_int_equal(rcgc_refcount(obj), 1);
+    rcgc_decref(obj);
+    assert_int_equal(rcgc_sync_deferred(), 1);
+    assert_int_equal(atomic_load(&released), 1);
+}
+
+static void deferred_mode_is_for_good(void **state) {
+    (void)state;
+    rcgc_object *obj = rcgc_new(&node_type);
+    rcgc_set_rc_mode(obj, RCGC_RC_DEFERRED);
+    errno = 0;
+    assert_int_equal(rcgc_set_rc_mode(obj, RCGC_RC_ATOMIC), -1);
+    assert_int_equal(errno, EINVAL);
+    assert_int_equal(rcgc_rc_mode(obj), RCGC_RC_DEFERRED);
+    rcgc_decref(obj);
+    assert_int_equal(rcgc_sync_deferred(), 1);
+}
+
+static void table_overflow_applies_the_counts(void **state) {
+    (void)state;
+    enum { MANY = 200 }; /* far more objects than a table holds */
+    rcgc_object *objs[MANY];
+    for (int i = 0; i < MANY; i++) {
+        objs[i] = rcgc_new(&node_type);
+        rcgc_set_rc_mode(objs[i], RCGC_RC_DEFERRED);
+        rcgc_incref(objs[i]);
+    }
+    for (int i = 0; i < MANY; i++)
+        for (int ref = 0; ref < 2; ref++)
+            rcgc_decref(objs[i]);
+    assert_int_equal(rcgc_sync_deferred(), MANY);
+    assert_int_equal(atomic_load(&released), MANY);
+}
+
 static void owner_local_underflow_body(void *arg) {
     (void)arg;
     rcgc_thread_attach();
@@ -644,6 +727,10 @@ int main(void) {
         OBJ_TEST(free_list_hands_a_dead_instance_back_zeroed),
         OBJ_TEST(free_list_keeps_at_most_its_bound),
         OBJ_TEST(var_sized_objects_never_go_on_a_free_list),
+        OBJ_TEST(deferred_counts_write_nothing_shared_until_a_sync),
+        OBJ_TEST(deferred_counts_from_other_threads_add_up),
+        OBJ_TEST(deferred_mode_is_for_good),
+        OBJ_TEST(table_overflow_applies_the_counts),
         OBJ_TEST(decref_below_zero_reports_type_and_address),
         OBJ_TEST(unattached_thread_touching_an_object_is_reported_in_checked_builds),
 #undef OBJ_TEST

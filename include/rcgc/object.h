@@ -88,12 +88,19 @@ typedef struct rcgc_type {
  *   when another thread's decrement would take the shared count below zero.
  * @RCGC_RC_ATOMIC: every operation atomic, from any thread; for objects
  *   born shared.
+ * @RCGC_RC_DEFERRED: increments and decrements from any thread are kept in
+ *   a per-thread table and applied later (when the table fills, when the
+ *   thread detaches, at rcgc_sync_deferred and at collections), so an
+ *   object every thread touches (a type, a module, a constant) takes no
+ *   shared cache-line write; it is released only at such a sync, once all
+ *   tables are applied and its count is zero.
  * @RCGC_RC_IMMORTAL: never released; increments and decrements write no
  *   memory (PEP 683).
  */
 enum rcgc_rc_mode {
     RCGC_RC_BIASED = 0,
     RCGC_RC_ATOMIC = 1,
+    RCGC_RC_DEFERRED = 2,
     RCGC_RC_IMMORTAL = 3,
 };
 
@@ -174,7 +181,8 @@ RCGC_API size_t rcgc_refcount(const rcgc_object *obj);
  * @mode: an enum rcgc_rc_mode.
  *
  * Returns 0, or -1 with errno = EINVAL for an unknown mode or for leaving
- * RCGC_RC_IMMORTAL (immortality is for good). From biased counting, the
+ * RCGC_RC_IMMORTAL or RCGC_RC_DEFERRED (both are for good), or ENOMEM when
+ * a deferred object cannot be listed. From biased counting, the
  * owner's count is merged into the shared one first, so the call must come
  * from the owning thread while the object has one (a misuse otherwise,
  * reported through the fatal-error handler).
@@ -185,6 +193,19 @@ RCGC_API int rcgc_set_rc_mode(rcgc_object *obj, int mode);
 
 /** The mode @obj is counted in (an enum rcgc_rc_mode). */
 RCGC_API int rcgc_rc_mode(const rcgc_object *obj);
+
+/**
+ * rcgc_sync_deferred - Apply every thread's deferred counts and release
+ * the deferred objects whose count is then zero.
+ *
+ * Stops the world (every attached thread parks at its next safepoint),
+ * applies each thread's table, restarts the world, then runs the deaths of
+ * the objects found at zero on the calling thread. Returns how many died.
+ * The cycle collector does the same at each collection.
+ * Thread safety: any thread, attached or not; not from inside a type's
+ *   hook. Cost: a stop of the world and a walk of the deferred objects.
+ */
+RCGC_API size_t rcgc_sync_deferred(void);
 
 /* The calling thread's id as objects store it (internal to the inline
  * functions below; never 0, and a value no object carries when the thread

@@ -55,6 +55,11 @@ struct rcgc_object;
  * object, so they always take the atomic slow paths. */
 #define THREAD_SLOTS ((uint32_t)1 << 16)
 
+/* A thread's table of pending deferred counts: open addressing, flushed
+ * when it would be more than 3/4 full. A few hot objects per thread is the
+ * use (types, modules, constants), so 64 slots are plenty. */
+#define DEFERRED_ENTRIES 64
+
 struct thread_record {
     _Atomic int state;          /* enum thread_state */
     struct thread_record *next; /* registry_mutex */
@@ -67,6 +72,13 @@ struct thread_record {
     struct rcgc_object **queue; /* queue_mutex; from the raw layer */
     size_t queue_length, queue_capacity;
     _Atomic bool queue_pending;
+    /* Net count changes to deferred objects, not yet applied (deferred.c):
+     * written by the thread itself, read by a stopper while it is parked. */
+    struct deferred_entry {
+        struct rcgc_object *obj;
+        int64_t delta;
+    } deferred[DEFERRED_ENTRIES];
+    unsigned deferred_used;
 };
 
 /* The record whose current id is @tid, with its queue_mutex held, or NULL
@@ -107,6 +119,13 @@ void rcgc__object_die(struct rcgc_object *obj);
 /* Free every object on the calling thread's free lists (at detach). */
 void rcgc__freelists_drain(void);
 
+/* Deferred counts (deferred.c): buffer a change for the calling thread;
+ * apply a thread's table to the objects' shared counts; list an object
+ * that became deferred, so a sync can find it at zero. */
+void rcgc__deferred_add(struct rcgc_object *obj, int64_t delta);
+void rcgc__deferred_flush(struct thread_record *record);
+int rcgc__deferred_register(struct rcgc_object *obj);
+
 /* One line through the fatal handler: "<type 0x...>" with what went wrong. */
 RCGC_NORETURN RCGC_COLD void rcgc__report_object(const struct rcgc_object *obj, const char *what,
                                                  const char *where);
@@ -114,14 +133,23 @@ RCGC_NORETURN RCGC_COLD void rcgc__report_object(const struct rcgc_object *obj, 
 /* Set while a stopper wants the world stopped; polled by rcgc_safepoint. */
 extern _Atomic unsigned rcgc__stop_requested;
 
-/* The calling thread's record, or NULL when it is not attached. */
-struct thread_record *rcgc__thread_record(void);
+/* The calling thread's record, or NULL when it is not attached. Initial-
+ * exec TLS read inline: the deferred-count and safepoint paths use it on
+ * every call. */
+extern _Thread_local struct thread_record *rcgc__my_record
+    __attribute__((tls_model("initial-exec")));
+
+static inline struct thread_record *rcgc__thread_record(void) { return rcgc__my_record; }
 
 /* The record list (thread.c): walk it from rcgc__threads_first() while
  * holding the registry lock. */
 void rcgc__threads_lock(void);
 void rcgc__threads_unlock(void);
 struct thread_record *rcgc__threads_first(void);
+
+/* Call @visit on every record in use; the registry lock must already be
+ * held (by a stopper: rcgc__stop_the_world takes it for the whole stop). */
+void rcgc__threads_lock_held_walk(void (*visit)(struct thread_record *record));
 
 /* In a fork child, registry lock held: only the forking thread lives on,
  * so every other record becomes detached. */

@@ -45,9 +45,14 @@ static inline void check_attached(const rcgc_object *obj, const char *where) {
 }
 
 void rcgc_incref_slow(rcgc_object *obj) {
-    if (obj_mode(obj) == RCGC_RC_IMMORTAL)
+    unsigned mode = obj_mode(obj);
+    if (mode == RCGC_RC_IMMORTAL)
         return;
     check_attached(obj, "rcgc_incref");
+    if (mode == RCGC_RC_DEFERRED) {
+        rcgc__deferred_add(obj, 1);
+        return;
+    }
     /* Relaxed: an increment needs no ordering, only atomicity (the caller
      * already holds a reference, so the object cannot die meanwhile). */
     atomic_fetch_add_explicit(&obj->ob_ref_shared, REF_ONE, memory_order_relaxed);
@@ -114,9 +119,14 @@ static void queue_for_owner(rcgc_object *obj) {
 }
 
 void rcgc_decref_slow(rcgc_object *obj) {
-    if (obj_mode(obj) == RCGC_RC_IMMORTAL)
+    unsigned mode = obj_mode(obj);
+    if (mode == RCGC_RC_IMMORTAL)
         return;
     check_attached(obj, "rcgc_decref");
+    if (mode == RCGC_RC_DEFERRED) {
+        rcgc__deferred_add(obj, -1); /* released only by a sync */
+        return;
+    }
     /* Not the owner here: an object never gains an owner after it is
      * made (ob_tid only ever goes to 0), so the inline check still holds. */
     int64_t shared = atomic_load_explicit(&obj->ob_ref_shared, memory_order_relaxed);
@@ -162,11 +172,14 @@ int rcgc_rc_mode(const rcgc_object *obj) { return (int)obj_mode(obj); }
 
 int rcgc_set_rc_mode(rcgc_object *obj, int mode) {
     unsigned current = obj_mode(obj);
-    if ((mode != RCGC_RC_BIASED && mode != RCGC_RC_ATOMIC && mode != RCGC_RC_IMMORTAL) ||
-        (current == RCGC_RC_IMMORTAL && mode != RCGC_RC_IMMORTAL)) {
+    if (mode < RCGC_RC_BIASED || mode > RCGC_RC_IMMORTAL ||
+        (current == RCGC_RC_IMMORTAL && mode != RCGC_RC_IMMORTAL) ||
+        (current == RCGC_RC_DEFERRED && mode != RCGC_RC_DEFERRED)) {
         errno = EINVAL;
         return -1;
     }
+    if (current == (unsigned)mode)
+        return 0;
     uint32_t tid = atomic_load_explicit(&obj->ob_tid, memory_order_relaxed);
     if (mode != RCGC_RC_BIASED && tid != 0) {
         if (tid != rcgc_tls_thread_id)
@@ -174,6 +187,8 @@ int rcgc_set_rc_mode(rcgc_object *obj, int mode) {
                                 "rcgc_set_rc_mode");
         rcgc__merge_refcount(obj, 0);
     }
+    if (mode == RCGC_RC_DEFERRED && rcgc__deferred_register(obj) != 0)
+        return -1;
     uint16_t flags = atomic_load_explicit(&obj->ob_flags, memory_order_relaxed);
     atomic_store_explicit(&obj->ob_flags, (uint16_t)((flags & ~OBJ_MODE_MASK) | (unsigned)mode),
                           memory_order_relaxed);

@@ -17,7 +17,7 @@
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct thread_record *records; /* registry_mutex */
 
-static _Thread_local struct thread_record *my_record;
+_Thread_local struct thread_record *rcgc__my_record __attribute__((tls_model("initial-exec")));
 
 _Thread_local uint32_t rcgc_tls_thread_id __attribute__((tls_model("initial-exec"))) = UINT32_MAX;
 
@@ -38,11 +38,13 @@ struct thread_record *rcgc__threads_first(void) {
     return records;
 }
 
-struct thread_record *rcgc__thread_record(void) {
-    return my_record;
+void rcgc__threads_lock_held_walk(void (*visit)(struct thread_record *record)) {
+    for (struct thread_record *record = records; record != NULL; record = record->next)
+        if (record->in_use)
+            visit(record);
 }
 
-bool rcgc_thread_is_attached(void) { return my_record != NULL; }
+bool rcgc_thread_is_attached(void) { return rcgc__my_record != NULL; }
 
 static void detach_record(struct thread_record *record) {
     /* Objects others queued for this thread: merged now, while it can. */
@@ -55,6 +57,7 @@ static void detach_record(struct thread_record *record) {
     pthread_mutex_unlock(&record->queue_mutex);
     rcgc__thread_drain_queue(record); /* anything queued just before */
     rcgc__freelists_drain();
+    rcgc__deferred_flush(record);
     rcgc_tls_thread_id = UINT32_MAX;
     /* Blocked first: a stopper then does not wait for this thread while it
      * waits for the registry mutex, which the stopper holds (T3). */
@@ -63,12 +66,12 @@ static void detach_record(struct thread_record *record) {
     atomic_store_explicit(&record->state, THREAD_DETACHED, memory_order_seq_cst);
     record->in_use = false;
     rcgc__threads_unlock();
-    my_record = NULL;
+    rcgc__my_record = NULL;
 }
 
 /* Runs when an attached thread exits without detaching. */
 static void detach_at_exit(void *record) {
-    if (my_record == record)
+    if (rcgc__my_record == record)
         detach_record(record);
 }
 
@@ -78,7 +81,7 @@ static void create_exit_key(void) {
 }
 
 int rcgc_thread_attach(void) {
-    if (my_record != NULL)
+    if (rcgc__my_record != NULL)
         return 0;
     pthread_once(&exit_key_once, create_exit_key);
     /* Waits while a stop is in progress: the stopper holds the mutex (T3). */
@@ -106,17 +109,17 @@ int rcgc_thread_attach(void) {
     pthread_mutex_unlock(&record->queue_mutex);
     atomic_store_explicit(&record->state, THREAD_ATTACHED, memory_order_seq_cst);
     rcgc__threads_unlock();
-    my_record = record;
+    rcgc__my_record = record;
     rcgc_tls_thread_id = tid;
     pthread_setspecific(exit_key, record);
     return 0;
 }
 
 void rcgc_thread_detach(void) {
-    if (my_record == NULL)
+    if (rcgc__my_record == NULL)
         return;
     pthread_setspecific(exit_key, NULL);
-    detach_record(my_record);
+    detach_record(rcgc__my_record);
 }
 
 struct thread_record *rcgc__thread_lock_by_tid(uint32_t tid) {
@@ -135,7 +138,7 @@ struct thread_record *rcgc__thread_lock_by_tid(uint32_t tid) {
 
 void rcgc__threads_forget_others_locked(void) {
     for (struct thread_record *record = records; record != NULL; record = record->next)
-        if (record != my_record && record->in_use) {
+        if (record != rcgc__my_record && record->in_use) {
             record->in_use = false;
             atomic_store_explicit(&record->tid, 0, memory_order_relaxed);
             pthread_mutex_init(&record->queue_mutex, NULL);

@@ -1,0 +1,127 @@
+/* src/object/deferred.c - deferred reference counts: per-thread tables of
+ * pending changes, and the sync that applies them all and releases what
+ * reached zero.
+ *
+ * Owned by one thread: its table (in its record), written only by it -
+ * except while it is parked or suspended, when a stopper applies it (the
+ * park and restart go through park_mutex, which orders the accesses).
+ * Shared: the list of deferred objects (deferred_mutex), and each deferred
+ * object's shared count, which tables are applied to atomically.
+ *
+ * Why a release waits for a sync: a count read while other threads still
+ * hold pending changes means nothing; only with the world stopped and every
+ * table applied is zero really zero.
+ */
+#include "object/object_internal.h"
+
+#include <rcgc/raw.h>
+
+#include <errno.h>
+
+static pthread_mutex_t deferred_mutex = PTHREAD_MUTEX_INITIALIZER;
+static rcgc_object **deferred_objects; /* deferred_mutex; raw layer */
+static size_t deferred_count, deferred_capacity;
+
+int rcgc__deferred_register(rcgc_object *obj) {
+    pthread_mutex_lock(&deferred_mutex);
+    if (deferred_count == deferred_capacity) {
+        size_t capacity = deferred_capacity ? deferred_capacity * 2 : 64;
+        /* The elements are pointers, so sizeof of a pointer is meant. */
+        // NOLINTNEXTLINE(bugprone-sizeof-expression)
+        rcgc_object **grown = rcgc_raw_realloc(deferred_objects, capacity * sizeof(rcgc_object *));
+        if (grown == NULL) {
+            pthread_mutex_unlock(&deferred_mutex);
+            errno = ENOMEM;
+            return -1;
+        }
+        deferred_objects = grown;
+        deferred_capacity = capacity;
+    }
+    deferred_objects[deferred_count++] = obj;
+    pthread_mutex_unlock(&deferred_mutex);
+    return 0;
+}
+
+static void apply(rcgc_object *obj, int64_t delta) {
+    /* Relaxed: releases happen only in a sync, after a stop of the world
+     * whose mutexes order every application before the check. */
+    if (delta != 0)
+        atomic_fetch_add_explicit(&obj->ob_ref_shared, delta * REF_ONE, memory_order_relaxed);
+}
+
+void rcgc__deferred_flush(struct thread_record *record) {
+    for (unsigned i = 0; i < DEFERRED_ENTRIES && record->deferred_used > 0; i++) {
+        struct deferred_entry *entry = &record->deferred[i];
+        if (entry->obj == NULL)
+            continue;
+        apply(entry->obj, entry->delta);
+        entry->obj = NULL;
+        entry->delta = 0;
+        record->deferred_used--;
+    }
+}
+
+void rcgc__deferred_add(rcgc_object *obj, int64_t delta) {
+    struct thread_record *record = rcgc__thread_record();
+    if (record == NULL) {
+        apply(obj, delta); /* an unattached thread has no table */
+        return;
+    }
+    /* Fibonacci hashing of the address; linear probing. */
+    unsigned slot = (unsigned)(((uintptr_t)obj * 0x9e3779b97f4a7c15u) >> 58);
+    for (;;) {
+        struct deferred_entry *entry = &record->deferred[slot];
+        if (entry->obj == obj) {
+            entry->delta += delta;
+            return;
+        }
+        if (entry->obj == NULL) {
+            if (record->deferred_used >= DEFERRED_ENTRIES * 3 / 4) {
+                rcgc__deferred_flush(record);
+                continue; /* the table is empty now: this slot is free */
+            }
+            entry->obj = obj;
+            entry->delta = delta;
+            record->deferred_used++;
+            return;
+        }
+        slot = (slot + 1) % DEFERRED_ENTRIES;
+    }
+}
+
+size_t rcgc_sync_deferred(void) {
+    rcgc__stop_the_world();
+    /* Every table, the caller's included: the other threads are parked,
+     * suspended or detached (detach applies its own table first). */
+    rcgc__threads_lock_held_walk(rcgc__deferred_flush);
+    pthread_mutex_lock(&deferred_mutex);
+    rcgc_object *dead = NULL;
+    size_t died = 0;
+    for (size_t i = 0; i < deferred_count;) {
+        rcgc_object *obj = deferred_objects[i];
+        int64_t shared = atomic_load_explicit(&obj->ob_ref_shared, memory_order_relaxed);
+        if ((shared >> REF_SHARED_SHIFT) > 0) {
+            i++;
+            continue;
+        }
+        if (shared >> REF_SHARED_SHIFT < 0)
+            rcgc__report_object(obj, "refcount below zero on", "rcgc_sync_deferred");
+        deferred_objects[i] = deferred_objects[--deferred_count];
+        /* Dead: its count field links the list of deaths to run. */
+        atomic_store_explicit(&obj->ob_ref_shared, (int64_t)(intptr_t)dead, memory_order_relaxed);
+        dead = obj;
+        died++;
+    }
+    pthread_mutex_unlock(&deferred_mutex);
+    rcgc__start_the_world();
+    /* Deaths run after the restart: hooks may touch other objects and take
+     * locks that parked threads hold (DESIGN principle 3). */
+    while (dead != NULL) {
+        rcgc_object *next = (rcgc_object *)(intptr_t)atomic_load_explicit(&dead->ob_ref_shared,
+                                                                          memory_order_relaxed);
+        atomic_store_explicit(&dead->ob_ref_shared, REF_MERGED, memory_order_relaxed);
+        rcgc__object_die(dead);
+        dead = next;
+    }
+    return died;
+}
