@@ -6,7 +6,10 @@
  *            injection, the raw counters;
  *   layer 2: seed 003's experiment in C (10 million 32-byte blocks, RSS up
  *            and back down with no call into rcgc), blocks freed by another
- *            thread, and the allocator's statistics.
+ *            thread, and the allocator's statistics;
+ *   layer 3: objects shared between threads in each counting mode, each
+ *            released exactly once, and a ten-million-long chain that dies
+ *            in bounded stack.
  */
 #include "raw/raw_internal.h"
 
@@ -173,8 +176,112 @@ static void show_remote_frees(void) {
     rcgc_heap_collect(false);
 }
 
+/* ------------------------------------------------------------ Layer 3 */
+
+struct item {
+    rcgc_object head;
+    rcgc_object *next; /* a chain, for the trashcan demonstration */
+};
+
+static _Atomic long items_released;
+
+static void item_clear(rcgc_object *self) {
+    struct item *it = (struct item *)self;
+    rcgc_object *next = it->next;
+    it->next = NULL;
+    rcgc_xdecref(next);
+}
+
+static void item_release(rcgc_object *self) {
+    (void)self;
+    atomic_fetch_add_explicit(&items_released, 1, memory_order_relaxed);
+}
+
+static const rcgc_type item_type = {
+    .name = "item", .size = sizeof(struct item), .clear = item_clear, .release = item_release};
+
+enum { SHARED_THREADS = 1, SHARED_PAIRS = 2000000 }; /* two threads in all: one per core */
+
+static void *hammer(void *arg) {
+    rcgc_object *obj = arg;
+    rcgc_thread_attach();
+    for (int i = 0; i < SHARED_PAIRS; i++) {
+        rcgc_incref(obj);
+        rcgc_decref(obj);
+    }
+    rcgc_decref(obj); /* the reference it was given */
+    rcgc_thread_detach();
+    return NULL;
+}
+
+static void show_shared_objects(void) {
+    printf("\n8. One object shared by %d threads, %d increments and decrements each, per mode\n",
+           SHARED_THREADS + 1, SHARED_PAIRS);
+    printf("   (biased: this thread owns it and counts without atomics, the other's counts are\n"
+           "   atomic; deferred: both threads write only their own tables)\n");
+    const struct {
+        int mode;
+        const char *name;
+    } modes[] = {{RCGC_RC_BIASED, "biased (default)"},
+                 {RCGC_RC_ATOMIC, "atomic"},
+                 {RCGC_RC_DEFERRED, "deferred"},
+                 {RCGC_RC_IMMORTAL, "immortal"}};
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        atomic_store(&items_released, 0);
+        rcgc_object *obj = rcgc_new(&item_type);
+        rcgc_set_rc_mode(obj, modes[m].mode);
+        struct timespec start;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        pthread_t threads[SHARED_THREADS];
+        for (int t = 0; t < SHARED_THREADS; t++) {
+            rcgc_incref(obj); /* one reference for each thread */
+            pthread_create(&threads[t], NULL, hammer, obj);
+        }
+        for (int i = 0; i < SHARED_PAIRS; i++) {
+            rcgc_incref(obj);
+            rcgc_decref(obj);
+        }
+        for (int t = 0; t < SHARED_THREADS; t++)
+            pthread_join(threads[t], NULL);
+        double seconds = seconds_since(&start);
+        /* Counts are exact once pending work is applied: decrements queued
+         * for this (owning) thread merge at a safepoint, deferred tables
+         * at a sync. */
+        rcgc_safepoint();
+        rcgc_sync_deferred();
+        size_t count = rcgc_refcount(obj);
+        rcgc_decref(obj);     /* the last reference */
+        rcgc_sync_deferred(); /* a deferred object dies here, at zero */
+        printf("   %-17s %6.1f ns per pair per thread; count before the last decref %zu%s; "
+               "released %ld time(s)\n",
+               modes[m].name, seconds * 1e9 / SHARED_PAIRS,
+               modes[m].mode == RCGC_RC_IMMORTAL ? (size_t)1 : count,
+               modes[m].mode == RCGC_RC_IMMORTAL ? " (immortal: never counted)" : "",
+               atomic_load(&items_released));
+        if (modes[m].mode == RCGC_RC_IMMORTAL)
+            rcgc_free(obj); /* the demo's own clean-up: rcgc never frees an immortal */
+    }
+}
+
+static void show_long_chain(void) {
+    enum { LENGTH = 10 * 1000 * 1000 };
+    atomic_store(&items_released, 0);
+    rcgc_object *head = NULL;
+    for (int i = 0; i < LENGTH; i++) {
+        struct item *it = (struct item *)rcgc_new(&item_type);
+        it->next = head;
+        head = &it->head;
+    }
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    rcgc_decref(head);
+    printf("\n9. A chain of %d objects dies from its head in %.2f s: %ld released, no stack "
+           "overflow (CPython's trashcan: deaths past depth 64 wait in a list)\n",
+           LENGTH, seconds_since(&start), atomic_load(&items_released));
+}
+
 int main(void) {
-    printf("rcgc %s demo (layers 1 and 2), page size %zu B\n\n", rcgc_version_string(),
+    printf("rcgc %s demo (layers 1 to 3), page size %zu B\n\n", rcgc_version_string(),
            rcgc_page_size());
     show_portable_rules();
     if (show_return_to_os() != 0)
@@ -190,5 +297,9 @@ int main(void) {
         rcgc_free(live[i]);
     printf("\n7. The raw layer's counters (rcgc_print_raw_stats)\n");
     rcgc_print_raw_stats(stdout);
+    rcgc_thread_attach();
+    show_shared_objects();
+    show_long_chain();
+    rcgc_thread_detach();
     return 0;
 }
