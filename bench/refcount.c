@@ -7,15 +7,17 @@
  *            plain counter and an atomic one;
  *   shared:  2 threads doing pairs on one hot object, per mode, against a
  *            plain atomic counter;
- *   objects: rcgc_new + last rcgc_decref of a 48-byte object, against
- *            malloc + free of 48 bytes (whichever malloc is linked or
- *            preloaded) and CPython making and dropping a small instance.
+ *   objects: rcgc_new + last rcgc_decref of a 48-byte object, with and
+ *            without a free list, against malloc + free of 48 bytes from
+ *            glibc and from mimalloc (dlopen'ed, called directly) and
+ *            CPython making and dropping a small instance.
  */
 #include "bench_stats.h"
 #include "bench_util.h"
 
 #include <rcgc.h>
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -129,6 +131,33 @@ static double malloc_objects(long count) {
     return (double)(bench_now_ns() - t0) / (double)count;
 }
 
+/* mimalloc in the same process, through its own entry points, so glibc and
+ * mimalloc are measured in the same run. NaN when it is not installed. */
+static void *(*mi_malloc_fn)(size_t);
+static void (*mi_free_fn)(void *);
+
+static void load_mimalloc(void) {
+    void *lib = dlopen("libmimalloc.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL)
+        return;
+    *(void **)&mi_malloc_fn = dlsym(lib, "mi_malloc");
+    *(void **)&mi_free_fn = dlsym(lib, "mi_free");
+}
+
+static double mimalloc_objects(long count) {
+    if (mi_malloc_fn == NULL || mi_free_fn == NULL)
+        return 0.0 / 0.0;
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < count; i++) {
+        long *block = mi_malloc_fn(sizeof(struct small));
+        if (block == NULL)
+            abort();
+        ((long *volatile)block)[2] = i;
+        mi_free_fn(block);
+    }
+    return (double)(bench_now_ns() - t0) / (double)count;
+}
+
 /* CPython making and dropping one small instance per iteration; its own
  * clock, so interpreter start-up is not counted. NaN when python3 is not
  * there. */
@@ -177,6 +206,7 @@ int main(int argc, char **argv) {
             !bench_opt_int(argc, argv, &i, "--pairs", 1000, 1000000000, &pairs) &&
             !bench_opt_int(argc, argv, &i, "--objects", 1000, 1000000000, &objects))
             bench_usage_error(argv[0], argv[i]);
+    load_mimalloc();
     rcgc_thread_attach();
     long plain = 0;
     _Atomic long atomic = 0;
@@ -192,7 +222,8 @@ int main(int argc, char **argv) {
                             {"rcgc biased (foreign)", {0}},
                             {"rcgc deferred", {0}},
                             {"rcgc immortal", {0}}};
-    struct row made[4] = {{"malloc+free 48 B", {0}},
+    struct row made[5] = {{"glibc malloc+free 48 B", {0}},
+                          {"mimalloc malloc+free", {0}},
                           {"rcgc_new+decref 48 B", {0}},
                           {"rcgc, free list", {0}},
                           {"CPython", {0}}};
@@ -220,15 +251,16 @@ int main(int argc, char **argv) {
         shared[4].samples[run] = shared_pairs(1, pairs / 4);
         rcgc_target = hot;
         made[0].samples[run] = malloc_objects(objects);
-        made[1].samples[run] = rcgc_objects(&small_type, objects);
-        made[2].samples[run] = rcgc_objects(&pooled_type, objects);
-        made[3].samples[run] = python_objects(objects / 5);
+        made[1].samples[run] = mimalloc_objects(objects);
+        made[2].samples[run] = rcgc_objects(&small_type, objects);
+        made[3].samples[run] = rcgc_objects(&pooled_type, objects);
+        made[4].samples[run] = python_objects(objects / 5);
     }
     print_table("bench/refcount owner: incref+decref on the owning thread", "ns/pair", owner, 3, 0,
                 (int)runs);
     print_table("bench/refcount shared: one hot object, 2 threads", "ns/pair", shared, 5, 0,
                 (int)runs);
-    print_table("bench/refcount objects: make and drop a small object", "ns/obj", made, 4, 0,
+    print_table("bench/refcount objects: make and drop a small object", "ns/obj", made, 5, 1,
                 (int)runs);
     printf("reproduce: build/release/bench/refcount --runs %lld --pairs %lld --objects %lld\n",
            runs, pairs, objects);
