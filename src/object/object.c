@@ -39,7 +39,8 @@ static _Thread_local struct freelist freelists[FREELIST_TYPES];
 
 /* A type found further down moves to the front, so a thread's busiest
  * type is found with one compare. */
-static struct freelist *freelist_of(const rcgc_type *type, bool create) {
+static inline __attribute__((always_inline)) struct freelist *freelist_of(const rcgc_type *type,
+                                                                          bool create) {
     for (unsigned i = 0; i < FREELIST_TYPES; i++) {
         if (freelists[i].type == type) {
             if (i > 0) {
@@ -141,7 +142,7 @@ rcgc_object *rcgc_new(const rcgc_type *type) {
     if (type->freelist_max > 0 && rcgc_tls_thread_id != UINT32_MAX) {
         struct freelist *list = freelist_of(type, false);
         if (list != NULL && list->head != NULL) {
-            rcgc_safepoint();
+            rcgc__safepoint_poll();
             rcgc_object *obj = list->head;
             list->head = link_next(obj);
             list->count--;
@@ -192,7 +193,7 @@ static bool finalize_resurrects(rcgc_object *obj) {
     return left != REF_MERGED;
 }
 
-static void die_now(rcgc_object *obj) {
+static inline __attribute__((always_inline)) void die_now(rcgc_object *obj) {
     const rcgc_type *type = obj->ob_type;
     uint16_t flags = atomic_load_explicit(&obj->ob_flags, memory_order_relaxed);
     if (type->finalize != NULL && (flags & OBJ_FINALIZED) == 0 && finalize_resurrects(obj))
@@ -205,7 +206,13 @@ static void die_now(rcgc_object *obj) {
         rcgc_free(obj);
 }
 
-void rcgc__object_die(rcgc_object *obj) {
+static inline __attribute__((always_inline)) void object_die(rcgc_object *obj);
+
+void rcgc__object_die(rcgc_object *obj) { object_die(obj); }
+
+/* Inline here so the owner's last decrement (rcgc_merge_zero_local, below)
+ * reaches the death of a hook-less object with no further call. */
+static inline __attribute__((always_inline)) void object_die(rcgc_object *obj) {
     /* No clear hook, no references dropped: no death can nest in this one,
      * so the trashcan's bookkeeping is skipped. */
     if (obj->ob_type->clear == NULL && obj->ob_type->finalize == NULL) {
@@ -230,4 +237,31 @@ void rcgc__object_die(rcgc_object *obj) {
         }
     }
     death_depth--;
+}
+
+/* The owner's last reference (refcount.c explains the protocol). Here,
+ * beside the death it usually leads to, so the compiler can fold the whole
+ * chain into one call from the inline rcgc_decref (bench/refcount: a
+ * free-listed object's make and drop). */
+void rcgc_merge_zero_local(rcgc_object *obj) {
+    uint32_t local = atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed);
+    if (local == 0)
+        rcgc__report_object(obj, "refcount below zero on", "rcgc_decref");
+    atomic_store_explicit(&obj->ob_ref_local, 0, memory_order_relaxed);
+    int64_t shared = atomic_load_explicit(&obj->ob_ref_shared, memory_order_acquire);
+    if (shared == 0) {
+        /* Nobody else ever held a reference: no merge needed. */
+        object_die(obj);
+        return;
+    }
+    atomic_store_explicit(&obj->ob_tid, 0, memory_order_relaxed);
+    int64_t merged;
+    do {
+        merged = (shared & ~REF_STATE_MASK) | REF_MERGED;
+    } while (!atomic_compare_exchange_weak_explicit(&obj->ob_ref_shared, &shared, merged,
+                                                    memory_order_acq_rel, memory_order_relaxed));
+    if (merged == REF_MERGED)
+        object_die(obj);
+    else if (merged < 0)
+        rcgc__report_object(obj, "refcount below zero on", "rcgc_decref");
 }

@@ -141,6 +141,16 @@ extern _Thread_local struct thread_record *rcgc__my_record
 
 static inline struct thread_record *rcgc__thread_record(void) { return rcgc__my_record; }
 
+/* rcgc_safepoint's test, inline: a call only when there is something to
+ * do (a stop requested, or objects queued for this thread to merge). */
+static inline void rcgc__safepoint_poll(void) {
+    struct thread_record *record = rcgc__my_record;
+    if (RCGC_UNLIKELY(
+            atomic_load_explicit(&rcgc__stop_requested, memory_order_relaxed) != 0 ||
+            (record != NULL && atomic_load_explicit(&record->queue_pending, memory_order_relaxed))))
+        rcgc_safepoint();
+}
+
 /* The record list (thread.c): walk it from rcgc__threads_first() while
  * holding the registry lock. */
 void rcgc__threads_lock(void);

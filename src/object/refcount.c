@@ -79,29 +79,6 @@ int64_t rcgc__merge_refcount(rcgc_object *obj, int64_t extra) {
     return total;
 }
 
-void rcgc_merge_zero_local(rcgc_object *obj) {
-    uint32_t local = atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed);
-    if (local == 0)
-        rcgc__report_object(obj, "refcount below zero on", "rcgc_decref");
-    atomic_store_explicit(&obj->ob_ref_local, 0, memory_order_relaxed);
-    int64_t shared = atomic_load_explicit(&obj->ob_ref_shared, memory_order_acquire);
-    if (shared == 0) {
-        /* Nobody else ever held a reference: no merge needed. */
-        rcgc__object_die(obj);
-        return;
-    }
-    atomic_store_explicit(&obj->ob_tid, 0, memory_order_relaxed);
-    int64_t merged;
-    do {
-        merged = (shared & ~REF_STATE_MASK) | REF_MERGED;
-    } while (!atomic_compare_exchange_weak_explicit(&obj->ob_ref_shared, &shared, merged,
-                                                    memory_order_acq_rel, memory_order_relaxed));
-    if (merged == REF_MERGED)
-        rcgc__object_die(obj);
-    else if (merged < 0)
-        rcgc__report_object(obj, "refcount below zero on", "rcgc_decref");
-}
-
 /* A non-owner found the shared count at 0: the owner must merge. */
 static void queue_for_owner(rcgc_object *obj) {
     uint32_t tid = atomic_load_explicit(&obj->ob_tid, memory_order_relaxed);
