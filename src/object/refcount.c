@@ -79,6 +79,15 @@ int64_t rcgc__merge_refcount(rcgc_object *obj, int64_t extra) {
     return total;
 }
 
+/* After a merge that dropped a queued reference: the object dies at zero;
+ * below zero, someone dropped a reference they did not hold. */
+static void after_merge(rcgc_object *obj, int64_t total) {
+    if (total == 0)
+        rcgc__object_die(obj);
+    else if (total < 0)
+        rcgc__report_object(obj, "refcount below zero on", "rcgc_decref");
+}
+
 /* A non-owner found the shared count at 0: the owner must merge. */
 static void queue_for_owner(rcgc_object *obj) {
     uint32_t tid = atomic_load_explicit(&obj->ob_tid, memory_order_relaxed);
@@ -88,11 +97,7 @@ static void queue_for_owner(rcgc_object *obj) {
         return;
     }
     /* The owner is gone: merge here, dropping the queued reference. */
-    int64_t total = rcgc__merge_refcount(obj, -1);
-    if (total == 0)
-        rcgc__object_die(obj);
-    else if (total < 0)
-        rcgc__report_object(obj, "refcount below zero on", "rcgc_decref");
+    after_merge(obj, rcgc__merge_refcount(obj, -1));
 }
 
 void rcgc_decref_slow(rcgc_object *obj) {
@@ -207,10 +212,6 @@ void rcgc__thread_drain_queue(struct thread_record *record) {
         pthread_mutex_unlock(&record->queue_mutex);
         /* Outside the mutex: a death runs the type's hooks, which may
          * decrement other objects and queue more. */
-        int64_t total = rcgc__merge_refcount(obj, -1);
-        if (total == 0)
-            rcgc__object_die(obj);
-        else if (total < 0)
-            rcgc__report_object(obj, "refcount below zero on", "rcgc_decref");
+        after_merge(obj, rcgc__merge_refcount(obj, -1));
     }
 }
