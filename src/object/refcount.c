@@ -82,6 +82,11 @@ int64_t rcgc__merge_refcount(rcgc_object *obj, int64_t extra) {
 /* After a merge that dropped a queued reference: the object dies at zero;
  * below zero, someone dropped a reference they did not hold. */
 static void after_merge(rcgc_object *obj, int64_t total) {
+    /* An object queued before it became deferred is merged here; its death
+     * waits for a sync, since another thread's table may still hold a
+     * pending increment for it. */
+    if (obj_mode(obj) == RCGC_RC_DEFERRED)
+        return;
     if (total == 0)
         rcgc__object_die(obj);
     else if (total < 0)
