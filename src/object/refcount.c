@@ -81,11 +81,12 @@ int64_t rcgc__merge_refcount(rcgc_object *obj, int64_t extra) {
 
 /* After a merge that dropped a queued reference: the object dies at zero;
  * below zero, someone dropped a reference they did not hold. */
-static void after_merge(rcgc_object *obj, int64_t total) {
+static void after_merge(rcgc_object *obj, int64_t total, unsigned mode_before) {
     /* An object queued before it became deferred is merged here; its death
      * waits for a sync, since another thread's table may still hold a
-     * pending increment for it. */
-    if (obj_mode(obj) == RCGC_RC_DEFERRED)
+     * pending increment for it. The mode is read before the merge: after
+     * its CAS, another thread may already have freed the object. */
+    if (mode_before == RCGC_RC_DEFERRED)
         return;
     if (total == 0)
         rcgc__object_die(obj);
@@ -102,7 +103,8 @@ static void queue_for_owner(rcgc_object *obj) {
         return;
     }
     /* The owner is gone: merge here, dropping the queued reference. */
-    after_merge(obj, rcgc__merge_refcount(obj, -1));
+    unsigned mode = obj_mode(obj);
+    after_merge(obj, rcgc__merge_refcount(obj, -1), mode);
 }
 
 void rcgc_decref_slow(rcgc_object *obj) {
@@ -217,6 +219,7 @@ void rcgc__thread_drain_queue(struct thread_record *record) {
         pthread_mutex_unlock(&record->queue_mutex);
         /* Outside the mutex: a death runs the type's hooks, which may
          * decrement other objects and queue more. */
-        after_merge(obj, rcgc__merge_refcount(obj, -1));
+        unsigned mode = obj_mode(obj);
+        after_merge(obj, rcgc__merge_refcount(obj, -1), mode);
     }
 }
