@@ -28,11 +28,6 @@
 #define FILL_FREED(block, size) ((void)0)
 #endif
 
-static void *refuse(int error) {
-    errno = error;
-    return NULL;
-}
-
 /* ------------------------------------------------------------------ malloc */
 
 RCGC_NOINLINE static void *malloc_slow(size_t size, unsigned size_class) {
@@ -43,7 +38,7 @@ RCGC_NOINLINE static void *malloc_slow(size_t size, unsigned size_class) {
         return block;
     }
     if (RCGC_UNLIKELY(size > (size_t)PTRDIFF_MAX))
-        return refuse(ENOMEM);
+        return rcgc__fail(ENOMEM);
     if (size <= RCGC_LARGE_MAX)
         return rcgc__large_malloc(size, 0, false);
     return rcgc__huge_malloc(size, 0);
@@ -85,11 +80,11 @@ void rcgc__free_slow(void *ptr) {
     enum registry_entry entry = registry_lookup(ptr);
     if (entry == REGISTRY_NONE)
         rcgc__report_not_owned(ptr, "rcgc_free");
-    struct arena *arena = arena_of(ptr);
     if (entry != REGISTRY_ARENA) {
-        rcgc__huge_free(arena, ptr);
+        rcgc__huge_free(ptr, entry);
         return;
     }
+    struct arena *arena = arena_of(ptr);
     struct pool *pool = pool_of(arena, ptr);
     uint8_t kind = atomic_load_explicit(&pool->kind, memory_order_relaxed);
     if (kind == POOL_LARGE) {
@@ -140,7 +135,7 @@ void rcgc_free(void *ptr) {
 void *rcgc_calloc(size_t count, size_t size) {
     size_t total;
     if (RCGC_UNLIKELY(__builtin_mul_overflow(count, size, &total)))
-        return refuse(ENOMEM);
+        return rcgc__fail(ENOMEM);
     if (total > RCGC_POOL_BLOCK_MAX && total <= RCGC_LARGE_MAX)
         return rcgc__large_malloc(total, 0, true);
     void *block = rcgc_malloc(total);
@@ -168,11 +163,11 @@ void *rcgc_realloc(void *ptr, size_t size) {
 
 void *rcgc_aligned_alloc(size_t alignment, size_t size) {
     if (alignment == 0 || (alignment & (alignment - 1)) != 0)
-        return refuse(EINVAL);
+        return rcgc__fail(EINVAL);
     if (alignment <= 16)
         return rcgc_malloc(size);
     if (RCGC_UNLIKELY(size > (size_t)PTRDIFF_MAX))
-        return refuse(ENOMEM);
+        return rcgc__fail(ENOMEM);
     /* Pools start on 64 KiB boundaries and power-of-two classes fill them
      * back to back, so a power-of-two class at least as large as the
      * alignment is aligned with no padding. */
@@ -192,9 +187,9 @@ size_t rcgc_usable_size(const void *ptr) {
     enum registry_entry entry = registry_lookup(ptr);
     if (entry == REGISTRY_NONE)
         rcgc__report_not_owned(ptr, "rcgc_usable_size");
-    struct arena *arena = arena_of(ptr);
     if (entry != REGISTRY_ARENA)
-        return rcgc__huge_usable(arena, ptr);
+        return rcgc__huge_usable(ptr, entry);
+    struct arena *arena = arena_of(ptr);
     const struct pool *pool = pool_of(arena, ptr);
     uint8_t kind = atomic_load_explicit(&pool->kind, memory_order_relaxed);
     if (kind == POOL_LARGE && ptr == pool->start)

@@ -415,8 +415,9 @@ void rcgc__heap_fork_child(void);
 void *rcgc__large_malloc(size_t size, size_t alignment, bool zero);
 void rcgc__large_free(struct arena *arena, struct pool *pool, void *ptr);
 void *rcgc__huge_malloc(size_t size, size_t alignment);
-void rcgc__huge_free(struct arena *arena, void *ptr);
-size_t rcgc__huge_usable(struct arena *arena, const void *ptr);
+/* @entry: the registry's word for @ptr (REGISTRY_HUGE or _HUGE_AFTER). */
+void rcgc__huge_free(void *ptr, enum registry_entry entry);
+size_t rcgc__huge_usable(const void *ptr, enum registry_entry entry);
 void rcgc__huge_counts(uint64_t *blocks, uint64_t *bytes);
 
 /* ------------------------------------------------------------------ Misuse */

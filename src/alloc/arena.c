@@ -78,21 +78,17 @@ static uint32_t first_used(const struct arena *arena, uint32_t first, uint32_t c
     return UINT32_MAX;
 }
 
-static uint32_t align_up32(uint32_t value, uint32_t alignment) {
-    return (value + alignment - 1) & ~(alignment - 1);
-}
-
 /* First fit: pools are short-lived or long-lived in bulk, and first fit
  * keeps the low slices busy so the high ones stay decommitted. */
 static uint32_t find_free_run_locked(const struct arena *arena, uint32_t span, uint32_t align) {
     if (RCGC_SLICES_PER_ARENA - arena->slices_used < span)
         return UINT32_MAX;
-    uint32_t i = align_up32(arena->header_slices, align);
+    uint32_t i = (uint32_t)rcgc__raw_align_up(arena->header_slices, align);
     while (i + span <= RCGC_SLICES_PER_ARENA) {
         uint32_t used = first_used(arena, i, span);
         if (used == UINT32_MAX)
             return i;
-        i = align_up32(used + 1, align);
+        i = (uint32_t)rcgc__raw_align_up(used + 1, align);
     }
     return UINT32_MAX;
 }

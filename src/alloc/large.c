@@ -29,11 +29,6 @@ struct huge_header {
 
 static _Atomic uint64_t huge_blocks, huge_bytes;
 
-static void *refuse_huge_enomem(void) {
-    errno = ENOMEM;
-    return NULL;
-}
-
 /* ------------------------------------------------------------------ Large */
 
 void *rcgc__large_malloc(size_t size, size_t alignment, bool zero) {
@@ -68,7 +63,7 @@ void *rcgc__huge_malloc(size_t size, size_t alignment) {
     size_t offset = alignment > page ? alignment : page;
     size_t body = rcgc__raw_align_up(size, page);
     if (body == 0 || size > (size_t)PTRDIFF_MAX || body > SIZE_MAX - offset)
-        return refuse_huge_enomem();
+        return rcgc__fail(ENOMEM);
     /* Blocks aligned to 64 MiB or more start a unit of their own; their
      * header then sits in the unit before (REGISTRY_HUGE_AFTER). */
     bool after = offset >= RCGC_ARENA_SIZE;
@@ -88,18 +83,17 @@ void *rcgc__huge_malloc(size_t size, size_t alignment) {
     return block;
 }
 
-static struct huge_header *huge_header_of(struct arena *unit, const void *ptr) {
-    enum registry_entry entry = registry_lookup(ptr);
-    char *at = (char *)unit - (entry == REGISTRY_HUGE_AFTER ? RCGC_ARENA_SIZE : 0);
+/* @entry: the registry's word for @ptr's unit, which the caller looked up. */
+static struct huge_header *huge_header_of(const void *ptr, enum registry_entry entry) {
+    char *at = (char *)arena_of(ptr) - (entry == REGISTRY_HUGE_AFTER ? RCGC_ARENA_SIZE : 0);
     struct huge_header *header = (struct huge_header *)at;
     if (header->magic != HUGE_MAGIC || header->block != ptr)
         rcgc__report_bad_block(NULL, ptr, "pointer is not the start of a huge block", "rcgc_free");
     return header;
 }
 
-void rcgc__huge_free(struct arena *unit, void *ptr) {
-    struct huge_header *header = huge_header_of(unit, ptr);
-    enum registry_entry entry = registry_lookup(ptr);
+void rcgc__huge_free(void *ptr, enum registry_entry entry) {
+    struct huge_header *header = huge_header_of(ptr, entry);
     void *mapping = header->mapping;
     size_t size = header->mapping_size;
     rcgc__arena_lock();
@@ -110,8 +104,8 @@ void rcgc__huge_free(struct arena *unit, void *ptr) {
     rcgc__raw_unmap(mapping, size, 0);
 }
 
-size_t rcgc__huge_usable(struct arena *unit, const void *ptr) {
-    return huge_header_of(unit, ptr)->usable;
+size_t rcgc__huge_usable(const void *ptr, enum registry_entry entry) {
+    return huge_header_of(ptr, entry)->usable;
 }
 
 void rcgc__huge_counts(uint64_t *blocks, uint64_t *bytes) {

@@ -25,10 +25,8 @@ RCGC_EXPORT void *realloc(void *ptr, size_t size) { return rcgc_realloc(ptr, siz
 
 RCGC_EXPORT void *reallocarray(void *ptr, size_t count, size_t size) {
     size_t total;
-    if (__builtin_mul_overflow(count, size, &total)) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (__builtin_mul_overflow(count, size, &total))
+        return rcgc__fail(ENOMEM);
     return rcgc_realloc(ptr, total);
 }
 
@@ -65,10 +63,8 @@ RCGC_EXPORT void *valloc(size_t size) { return rcgc_aligned_alloc(rcgc_page_size
 RCGC_EXPORT void *pvalloc(size_t size) {
     size_t page = rcgc_page_size();
     size_t rounded = rcgc__raw_align_up(size == 0 ? 1 : size, page);
-    if (rounded == 0) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (rounded == 0)
+        return rcgc__fail(ENOMEM);
     return rcgc_aligned_alloc(page, rounded);
 }
 

@@ -15,6 +15,7 @@
 
 #include <rcgc/common.h>
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -62,6 +63,14 @@ RCGC_NORETURN RCGC_COLD void rcgc__assert_failed(const char *expr, const char *f
 #else
 #define rcgc_assert_expensive(cond) RCGC_ASSERT_NEVER(cond)
 #endif
+
+/* ------------------------------------------------------------- Failures */
+
+/* Set errno and return NULL: how every allocating call in rcgc fails. */
+static inline void *rcgc__fail(int error) {
+    errno = error;
+    return NULL;
+}
 
 /* ------------------------------------------------------------------ Options */
 

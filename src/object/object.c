@@ -129,10 +129,8 @@ static rcgc_object *init_header(rcgc_object *obj, const rcgc_type *type, uint16_
 }
 
 rcgc_object *rcgc_new_var(const rcgc_type *type, size_t size) {
-    if (size < sizeof(rcgc_object)) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (size < sizeof(rcgc_object))
+        return rcgc__fail(ENOMEM);
     rcgc_safepoint();
     rcgc_object *obj = rcgc_calloc(1, size);
     return obj == NULL ? NULL : init_header(obj, type, 0);
@@ -150,10 +148,8 @@ rcgc_object *rcgc_new(const rcgc_type *type) {
             return init_header(obj, type, OBJ_FIXED_SIZE);
         }
     }
-    if (type->size < sizeof(rcgc_object)) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (type->size < sizeof(rcgc_object))
+        return rcgc__fail(ENOMEM);
     rcgc_safepoint();
     rcgc_object *obj = rcgc_calloc(1, type->size);
     return obj == NULL ? NULL : init_header(obj, type, OBJ_FIXED_SIZE);

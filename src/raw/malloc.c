@@ -13,21 +13,16 @@
  * would overflow, and no real allocator can serve more anyway. */
 static inline bool size_is_too_large(size_t size) { return size > (size_t)PTRDIFF_MAX; }
 
-static void *refuse_enomem(void) {
-    errno = ENOMEM;
-    return NULL;
-}
-
 /* A zero-size request gets one byte, so every call returns a distinct,
  * freeable pointer whatever the C library would do with 0. */
 static inline size_t nonzero(size_t size) { return size == 0 ? 1 : size; }
 
 void *rcgc_raw_malloc(size_t size) {
     if (RCGC_UNLIKELY(size_is_too_large(size) || rcgc__fault_should_fail(RCGC_FAULT_MALLOC)))
-        return refuse_enomem();
+        return rcgc__fail(ENOMEM);
     void *block = RAW_LIBC_MALLOC(nonzero(size));
     if (RCGC_UNLIKELY(block == NULL))
-        return refuse_enomem();
+        return rcgc__fail(ENOMEM);
     rcgc__raw_count(RAW_COUNTER_mallocs, 1);
     return block;
 }
@@ -35,12 +30,12 @@ void *rcgc_raw_malloc(size_t size) {
 void *rcgc_raw_calloc(size_t count, size_t size) {
     size_t total;
     if (RCGC_UNLIKELY(__builtin_mul_overflow(count, size, &total)))
-        return refuse_enomem();
+        return rcgc__fail(ENOMEM);
     if (RCGC_UNLIKELY(size_is_too_large(total) || rcgc__fault_should_fail(RCGC_FAULT_MALLOC)))
-        return refuse_enomem();
+        return rcgc__fail(ENOMEM);
     void *block = total == 0 ? RAW_LIBC_CALLOC(1, 1) : RAW_LIBC_CALLOC(count, size);
     if (RCGC_UNLIKELY(block == NULL))
-        return refuse_enomem();
+        return rcgc__fail(ENOMEM);
     rcgc__raw_count(RAW_COUNTER_mallocs, 1);
     return block;
 }
@@ -49,12 +44,12 @@ void *rcgc_raw_realloc(void *ptr, size_t size) {
     if (ptr == NULL)
         return rcgc_raw_malloc(size);
     if (RCGC_UNLIKELY(size_is_too_large(size) || rcgc__fault_should_fail(RCGC_FAULT_MALLOC)))
-        return refuse_enomem();
+        return rcgc__fail(ENOMEM);
     /* realloc(p, 0) may free p and return NULL in C17 (DR 400) and is
      * undefined in C23; asking for one byte keeps the malloc(0) rule. */
     void *block = RAW_LIBC_REALLOC(ptr, nonzero(size));
     if (RCGC_UNLIKELY(block == NULL))
-        return refuse_enomem();
+        return rcgc__fail(ENOMEM);
     rcgc__raw_count(RAW_COUNTER_mallocs, 1);
     rcgc__raw_count(RAW_COUNTER_frees, 1);
     return block;

@@ -43,11 +43,6 @@ static bool is_page_aligned(const void *addr, size_t size) {
     return ((uintptr_t)addr & mask) == 0 && (size & mask) == 0;
 }
 
-static void *refuse(int error) {
-    errno = error;
-    return NULL;
-}
-
 /* Trim failures are bookkeeping bugs, not out-of-memory: the range was ours. */
 static void unmap_or_die(void *addr, size_t size, const char *why) {
     if (size != 0 && munmap(addr, size) != 0)
@@ -58,14 +53,14 @@ static void unmap_or_die(void *addr, size_t size, const char *why) {
 void *rcgc__raw_map(size_t size, size_t alignment, unsigned flags) {
     size_t page = rcgc_page_size();
     if (size == 0 || (alignment & (alignment - 1)) != 0)
-        return refuse(EINVAL);
+        return rcgc__fail(EINVAL);
     if (alignment < page)
         alignment = page;
     size = rcgc__raw_align_up(size, page);
     if (size == 0 || size > (size_t)PTRDIFF_MAX || size > SIZE_MAX - alignment)
-        return refuse(ENOMEM);
+        return rcgc__fail(ENOMEM);
     if (rcgc__fault_should_fail(RCGC_FAULT_MAP))
-        return refuse(ENOMEM);
+        return rcgc__fail(ENOMEM);
 
     size_t over = size + alignment - page;
     /* MAP_NORESERVE: an arena reserves far more than it touches; commit
@@ -73,7 +68,7 @@ void *rcgc__raw_map(size_t size, size_t alignment, unsigned flags) {
     char *raw = mmap(NULL, over, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (raw == MAP_FAILED)
-        return refuse(ENOMEM);
+        return rcgc__fail(ENOMEM);
     /* Offset arithmetic rather than an integer-to-pointer cast keeps the
      * pointer's provenance for the optimizer. */
     size_t head = rcgc__raw_align_up((uintptr_t)raw, alignment) - (uintptr_t)raw;
