@@ -9,6 +9,7 @@
  */
 #include "alloc/alloc_internal.h"
 #include "support/child.h"
+#include "support/resident.h"
 
 #include <rcgc.h>
 
@@ -395,19 +396,6 @@ static void thread_exit_leaves_live_blocks_valid_for_others(void **state) {
 
 /* ----------------------------------------------------- Memory to the OS */
 
-static size_t resident_pages_between(uintptr_t low, uintptr_t high) {
-    size_t page = rcgc_page_size();
-    low &= ~(uintptr_t)(page - 1);
-    size_t pages = (high - low) / page + 1;
-    unsigned char *vec = malloc(pages);
-    assert_int_equal(mincore((void *)low, pages * page, vec), 0);
-    size_t resident = 0;
-    for (size_t i = 0; i < pages; i++)
-        resident += vec[i] & 1u;
-    free(vec);
-    return resident;
-}
-
 static void freed_blocks_go_back_to_the_os_without_a_call(void **state) {
     (void)state;
     rcgc_heap_collect(true);
@@ -422,11 +410,11 @@ static void freed_blocks_go_back_to_the_os_without_a_call(void **state) {
         low = (uintptr_t)blocks[i] < low ? (uintptr_t)blocks[i] : low;
         high = (uintptr_t)blocks[i] > high ? (uintptr_t)blocks[i] : high;
     }
-    size_t peak = resident_pages_between(low, high);
+    size_t peak = resident_pages((void *)low, high + 1 - low);
     assert_true(peak * rcgc_page_size() >= COUNT * 32); /* 32 MB really resident */
     for (size_t i = 0; i < COUNT; i++)
         rcgc_free(blocks[i]);
-    size_t after = resident_pages_between(low, high);
+    size_t after = resident_pages((void *)low, high + 1 - low);
     /* What may stay: the current pool (64 KiB) and the retained budget. */
     size_t allowed =
         (RCGC_SLICE_SIZE + (size_t)rcgc__options()->arena_retain_kib * KiB) / rcgc_page_size();

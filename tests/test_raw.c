@@ -5,6 +5,7 @@
  * the pages of one mapping and unaffected by the rest of the process.
  */
 #include "raw/raw_internal.h"
+#include "support/resident.h"
 
 #include <rcgc/raw.h>
 
@@ -28,20 +29,6 @@ static struct rcgc_raw_stats stats_now(void) {
     struct rcgc_raw_stats stats;
     rcgc_raw_stats(&stats);
     return stats;
-}
-
-/* Pages of [addr, addr + size) that are resident now. */
-static size_t resident_pages(void *addr, size_t size) {
-    size_t page = rcgc_page_size();
-    size_t pages = size / page;
-    unsigned char *vec = malloc(pages);
-    assert_non_null(vec);
-    assert_int_equal(mincore(addr, size, vec), 0);
-    size_t resident = 0;
-    for (size_t i = 0; i < pages; i++)
-        resident += vec[i] & 1u;
-    free(vec);
-    return resident;
 }
 
 static void touch_every_page(char *addr, size_t size, char value) {
