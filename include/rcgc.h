@@ -8,7 +8,8 @@
  *   rcgc/common.h  export macro, version, fatal-error handler
  *   rcgc/raw.h     layer 1: portable raw memory, counters, failure injection
  *   rcgc/alloc.h   layer 2: the small-object allocator, malloc-compatible
- *   rcgc/object.h  layer 3: threads (attach, safepoints, blocking regions)
+ *   rcgc/object.h  layer 3: objects, reference counts, threads
+ *   rcgc/gc.h      the generational cycle collector
  *
  * Link with -lrcgc (pkg-config --libs rcgc) or rcgc::rcgc (find_package).
  */
@@ -19,5 +20,6 @@
 #include <rcgc/raw.h>
 #include <rcgc/alloc.h>
 #include <rcgc/object.h>
+#include <rcgc/gc.h>
 
 #endif /* RCGC_H */

@@ -8,11 +8,13 @@
 #include "base/base_internal.h"
 
 #include <rcgc/alloc.h>
+#include <rcgc/gc.h>
 #include <rcgc/raw.h>
 
 #include <stdio.h>
 
 void rcgc__exit_report_print(void) {
+    rcgc_print_gc_stats(stderr);
     rcgc_print_alloc_stats(stderr);
     rcgc_print_raw_stats(stderr);
 }

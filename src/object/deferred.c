@@ -12,6 +12,7 @@
  * hold pending changes means nothing; only with the world stopped and every
  * table applied is zero really zero.
  */
+#include "gc/gc_internal.h"
 #include "object/object_internal.h"
 
 #include <rcgc/raw.h>
@@ -89,13 +90,11 @@ void rcgc__deferred_add(rcgc_object *obj, int64_t delta) {
     }
 }
 
-size_t rcgc_sync_deferred(void) {
-    rcgc__stop_the_world();
+size_t rcgc__deferred_apply_all_stopped(rcgc_object **dead) {
     /* Every table, the caller's included: the other threads are parked,
      * suspended or detached (detach applies its own table first). */
     rcgc__threads_lock_held_walk(rcgc__deferred_flush);
     pthread_mutex_lock(&deferred_mutex);
-    rcgc_object *dead = NULL;
     size_t died = 0;
     for (size_t i = 0; i < deferred_count;) {
         rcgc_object *obj = deferred_objects[i];
@@ -107,21 +106,23 @@ size_t rcgc_sync_deferred(void) {
         if (shared >> REF_SHARED_SHIFT < 0)
             rcgc__report_object(obj, "refcount below zero on", "rcgc_sync_deferred");
         deferred_objects[i] = deferred_objects[--deferred_count];
-        /* Dead: its count field links the list of deaths to run. */
-        atomic_store_explicit(&obj->ob_ref_shared, (int64_t)(intptr_t)dead, memory_order_relaxed);
-        dead = obj;
+        /* Found at zero by a stopped world: no collection may see it as a
+         * candidate while its death waits for the restart. */
+        rcgc__gc_untrack_if_tracked(obj);
+        rcgc__death_list_push(dead, obj);
         died++;
     }
     pthread_mutex_unlock(&deferred_mutex);
+    return died;
+}
+
+size_t rcgc_sync_deferred(void) {
+    rcgc__stop_the_world();
+    rcgc_object *dead = NULL;
+    size_t died = rcgc__deferred_apply_all_stopped(&dead);
     rcgc__start_the_world();
     /* Deaths run after the restart: hooks may touch other objects and take
      * locks that parked threads hold (DESIGN principle 3). */
-    while (dead != NULL) {
-        rcgc_object *next = (rcgc_object *)(intptr_t)atomic_load_explicit(&dead->ob_ref_shared,
-                                                                          memory_order_relaxed);
-        atomic_store_explicit(&dead->ob_ref_shared, REF_MERGED, memory_order_relaxed);
-        rcgc__object_die(dead);
-        dead = next;
-    }
+    rcgc__death_list_run(dead);
     return died;
 }

@@ -6,6 +6,7 @@
  * free lists (thread-local). Shared: nothing here; an object dies on
  * exactly one thread, the one that took its count to zero (refcount.c).
  */
+#include "gc/gc_internal.h"
 #include "object/object_internal.h"
 
 #include <rcgc/alloc.h>
@@ -128,31 +129,72 @@ static rcgc_object *init_header(rcgc_object *obj, const rcgc_type *type, uint16_
     return obj;
 }
 
+/* A new object of a GC type joins the young generation; its count may
+ * start a collection first (before the object exists, as in CPython, so
+ * the collection never sees it half made). */
+RCGC_NOINLINE static rcgc_object *track_new(rcgc_object *obj) {
+    if (rcgc__gc_track_new(obj) == 0)
+        return obj;
+    rcgc__gc_count_death();
+    rcgc_free(obj);
+    return rcgc__fail(ENOMEM);
+}
+
 rcgc_object *rcgc_new_var(const rcgc_type *type, size_t size) {
     if (size < sizeof(rcgc_object))
         return rcgc__fail(ENOMEM);
     rcgc_safepoint();
+    bool tracked = (type->flags & RCGC_TYPE_GC) != 0;
+    if (tracked)
+        rcgc__gc_count_creation();
     rcgc_object *obj = rcgc_calloc(1, size);
-    return obj == NULL ? NULL : init_header(obj, type, 0);
+    if (obj == NULL) {
+        if (tracked)
+            rcgc__gc_count_death();
+        return NULL;
+    }
+    init_header(obj, type, 0);
+    return tracked ? track_new(obj) : obj;
 }
 
 rcgc_object *rcgc_new(const rcgc_type *type) {
+    bool tracked = (type->flags & RCGC_TYPE_GC) != 0;
+    bool counted = false;
     if (type->freelist_max > 0 && rcgc_tls_thread_id != UINT32_MAX) {
+        /* The poll and the count may run deaths (queued merges, a
+         * collection), which reorder the free lists: look the list up after
+         * them. */
+        rcgc__safepoint_poll();
+        if (tracked) {
+            rcgc__gc_count_creation();
+            counted = true;
+        }
         struct freelist *list = freelist_of(type, false);
         if (list != NULL && list->head != NULL) {
-            rcgc__safepoint_poll();
             rcgc_object *obj = list->head;
             list->head = link_next(obj);
             list->count--;
             zero_fields(obj, type->size);
-            return init_header(obj, type, OBJ_FIXED_SIZE);
+            init_header(obj, type, OBJ_FIXED_SIZE);
+            return tracked ? track_new(obj) : obj;
         }
     }
-    if (type->size < sizeof(rcgc_object))
+    if (type->size < sizeof(rcgc_object)) {
+        if (counted)
+            rcgc__gc_count_death();
         return rcgc__fail(ENOMEM);
+    }
     rcgc_safepoint();
+    if (tracked && !counted)
+        rcgc__gc_count_creation();
     rcgc_object *obj = rcgc_calloc(1, type->size);
-    return obj == NULL ? NULL : init_header(obj, type, OBJ_FIXED_SIZE);
+    if (obj == NULL) {
+        if (tracked)
+            rcgc__gc_count_death();
+        return NULL;
+    }
+    init_header(obj, type, OBJ_FIXED_SIZE);
+    return tracked ? track_new(obj) : obj;
 }
 
 /* Keep @obj for reuse when its type asks and there is room; true if kept. */
@@ -189,15 +231,26 @@ static bool finalize_resurrects(rcgc_object *obj) {
     return left != REF_MERGED;
 }
 
+/* A finalizer resurrected @obj: the collector must see it again. */
+RCGC_NOINLINE static void track_resurrected(rcgc_object *obj) {
+    if ((obj->ob_type->flags & RCGC_TYPE_GC) != 0 && obj->ob_type->traverse != NULL &&
+        !rcgc_is_tracked(obj))
+        (void)rcgc__gc_track_new(obj); /* out of memory: it stays untracked */
+}
+
 static inline __attribute__((always_inline)) void die_now(rcgc_object *obj) {
     const rcgc_type *type = obj->ob_type;
     uint16_t flags = atomic_load_explicit(&obj->ob_flags, memory_order_relaxed);
-    if (type->finalize != NULL && (flags & OBJ_FINALIZED) == 0 && finalize_resurrects(obj))
+    if (type->finalize != NULL && (flags & OBJ_FINALIZED) == 0 && finalize_resurrects(obj)) {
+        track_resurrected(obj);
         return;
+    }
     if (type->clear != NULL)
         type->clear(obj);
     if (type->release != NULL)
         type->release(obj);
+    if ((type->flags & RCGC_TYPE_GC) != 0)
+        rcgc__gc_count_death();
     if (!freelist_keep(obj, type, flags))
         rcgc_free(obj);
 }
@@ -206,9 +259,23 @@ static inline __attribute__((always_inline)) void object_die(rcgc_object *obj);
 
 void rcgc__object_die(rcgc_object *obj) { object_die(obj); }
 
+void rcgc__death_list_run(rcgc_object *list) {
+    while (list != NULL) {
+        rcgc_object *next = (rcgc_object *)(intptr_t)atomic_load_explicit(&list->ob_ref_shared,
+                                                                          memory_order_relaxed);
+        atomic_store_explicit(&list->ob_ref_shared, REF_MERGED, memory_order_relaxed);
+        object_die(list);
+        list = next;
+    }
+}
+
 /* Inline here so the owner's last decrement (rcgc_merge_zero_local, below)
  * reaches the death of a hook-less object with no further call. */
 static inline __attribute__((always_inline)) void object_die(rcgc_object *obj) {
+    /* Untracked first: from here the object's count is zero, and a
+     * collection that runs while a hook of this death parks the thread must
+     * not find it among its candidates. */
+    rcgc__gc_untrack_if_tracked(obj);
     /* No clear hook, no references dropped: no death can nest in this one,
      * so the trashcan's bookkeeping is skipped. */
     if (obj->ob_type->clear == NULL && obj->ob_type->finalize == NULL) {

@@ -126,6 +126,23 @@ void rcgc__deferred_add(struct rcgc_object *obj, int64_t delta);
 void rcgc__deferred_flush(struct thread_record *record);
 int rcgc__deferred_register(struct rcgc_object *obj);
 
+/* Objects found dead while the world is stopped wait for the restart on a
+ * list linked through their (now unused) ob_ref_shared; running the list
+ * restores the field and runs each death. */
+static inline void rcgc__death_list_push(struct rcgc_object **list, struct rcgc_object *obj) {
+    atomic_store_explicit(&obj->ob_ref_shared, (int64_t)(intptr_t)*list, memory_order_relaxed);
+    *list = obj;
+}
+void rcgc__death_list_run(struct rcgc_object *list);
+
+/* World stopped: apply every thread's deferred table; list the deferred
+ * objects found at zero on @dead (untracked). Returns how many. */
+size_t rcgc__deferred_apply_all_stopped(struct rcgc_object **dead);
+
+/* World stopped: merge the objects queued for @record's thread; those
+ * whose count is then zero go on @dead (untracked) instead of dying. */
+void rcgc__thread_drain_queue_stopped(struct thread_record *record, struct rcgc_object **dead);
+
 /* One line through the fatal handler: "<type 0x...>" with what went wrong. */
 RCGC_NORETURN RCGC_COLD void rcgc__report_object(const struct rcgc_object *obj, const char *what,
                                                  const char *where);

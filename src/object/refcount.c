@@ -22,6 +22,7 @@
  *     queue mutex), the queuer merges by itself: nobody can write the local
  *     count any more, and the mutex made the owner's last writes visible.
  */
+#include "gc/gc_internal.h"
 #include "object/object_internal.h"
 
 #include <rcgc/raw.h>
@@ -222,4 +223,25 @@ void rcgc__thread_drain_queue(struct thread_record *record) {
         unsigned mode = obj_mode(obj);
         after_merge(obj, rcgc__merge_refcount(obj, -1), mode);
     }
+}
+
+void rcgc__thread_drain_queue_stopped(struct thread_record *record, rcgc_object **dead) {
+    if (!atomic_load_explicit(&record->queue_pending, memory_order_relaxed))
+        return;
+    pthread_mutex_lock(&record->queue_mutex);
+    while (record->queue_length > 0) {
+        rcgc_object *obj = record->queue[--record->queue_length];
+        unsigned mode = obj_mode(obj);
+        int64_t total = rcgc__merge_refcount(obj, -1);
+        if (mode == RCGC_RC_DEFERRED)
+            continue; /* its death waits for a sync (after_merge) */
+        if (total < 0)
+            rcgc__report_object(obj, "refcount below zero on", "rcgc_decref");
+        if (total == 0) {
+            rcgc__gc_untrack_if_tracked(obj);
+            rcgc__death_list_push(dead, obj);
+        }
+    }
+    atomic_store_explicit(&record->queue_pending, false, memory_order_relaxed);
+    pthread_mutex_unlock(&record->queue_mutex);
 }

@@ -1,0 +1,294 @@
+/* rcgc/gc.h - the generational cycle collector, with CPython's semantics.
+ *
+ * Purpose: reference counting frees everything except cycles; the
+ * collector finds them. Objects of types with RCGC_TYPE_GC are tracked
+ * from creation in three generations. Each tracked creation adds one to
+ * count[0] and each tracked death takes one away; when count[0] reaches
+ * threshold[0] the collector runs generation 0, or older ones when their
+ * counters say so (CPython's rules, seed 000's worked example: (700, 3, 0)
+ * runs collect(0) and leaves (0, 4, 0)). A collection copies each
+ * candidate's count, subtracts the references candidates hold to each
+ * other (trial deletion), keeps everything reachable from an object with a
+ * reference from outside, and frees the rest: finalizers first (once per
+ * object, PEP 442), then `clear` breaks the cycles. Cycles holding an
+ * object whose type has RCGC_TYPE_LEGACY_FINALIZER are uncollectable and
+ * go to the garbage list instead.
+ *
+ * Thread model: any attached thread may collect, explicitly or by making
+ * tracked objects. A collection stops the world (every attached thread
+ * parks at its next safepoint; threads in blocking regions are not waited
+ * for), finds the garbage, restarts the world, and only then runs
+ * finalizers, clear hooks, debug output and callbacks, on the collecting
+ * thread. Two collections never overlap: the collector's state sits behind
+ * one mutex. Hooks that run during a collection may call every function
+ * here; rcgc_collect from inside one returns 0 (CPython's rule).
+ *
+ * Usage:
+ *     static const rcgc_type node_type = {"node", sizeof(struct node),
+ *         RCGC_TYPE_GC, node_traverse, node_clear, NULL, NULL, 0};
+ *     struct node *a = (struct node *)rcgc_new(&node_type);  // tracked
+ *     a->next = &a->head; rcgc_incref(&a->head);             // a self-cycle
+ *     rcgc_decref(&a->head);                                 // still alive
+ *     rcgc_collect(RCGC_GENERATIONS - 1);                    // returns 1
+ */
+#ifndef RCGC_GC_H
+#define RCGC_GC_H
+
+#include <rcgc/common.h>
+#include <rcgc/object.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** How many generations there are (0 youngest, 2 oldest), as in CPython. */
+#define RCGC_GENERATIONS 3
+
+/* --------------------------------------------------------------- Collecting */
+
+/**
+ * rcgc_collect - Collect generations 0 to @generation now.
+ * @generation: 0, 1 or 2 (RCGC_GENERATIONS - 1: a full collection).
+ *
+ * Returns the number of unreachable objects found (collectable plus
+ * uncollectable, as gc.collect), 0 when called from a hook that runs during
+ * a collection, or -1 with errno = EINVAL for a bad generation or ENOMEM
+ * when the collector's work lists cannot be allocated (nothing is lost; the
+ * collection is simply not done). Resets the counters: count[0] to
+ * count[@generation] become 0 and count[@generation + 1] grows by one.
+ * Thread safety: any thread; an unattached caller is attached for the
+ *   duration. Waits, as a blocked thread, while another collection runs.
+ * Cost: a stop of the world and two traversals of every candidate.
+ */
+RCGC_API ptrdiff_t rcgc_collect(int generation);
+
+/** rcgc_enable - Turn automatic collection on (the default). */
+RCGC_API void rcgc_enable(void);
+
+/** rcgc_disable - Turn automatic collection off; rcgc_collect still works. */
+RCGC_API void rcgc_disable(void);
+
+/** rcgc_is_enabled - Whether automatic collection is on. */
+RCGC_API bool rcgc_is_enabled(void);
+
+/**
+ * rcgc_set_threshold - Set the collection thresholds.
+ * @threshold0: tracked creations minus deaths that start a generation-0
+ *   collection; 0 turns automatic collection off (CPython's rule).
+ * @threshold1: generation-0 collections that make the next one collect
+ *   generation 1 as well.
+ * @threshold2: likewise, generation-1 collections before a full one (which
+ *   also waits until the objects promoted to generation 2 since the last
+ *   full collection reach 25% of those it left, so that building a large
+ *   structure stays linear).
+ *
+ * Defaults (700, 10, 10), or RCGC_THRESHOLDS=t0,t1,t2 from the environment.
+ * Thread safety: any thread.
+ */
+RCGC_API void rcgc_set_threshold(unsigned threshold0, unsigned threshold1, unsigned threshold2);
+
+/** rcgc_get_threshold - Store the three thresholds in @out. */
+RCGC_API void rcgc_get_threshold(unsigned out[RCGC_GENERATIONS]);
+
+/**
+ * rcgc_get_count - Store the three counters in @out: out[0] tracked
+ * creations minus deaths since the last generation-0 collection, out[1]
+ * generation-0 collections since the last generation-1 one, out[2]
+ * generation-1 collections since the last full one.
+ *
+ * Exact while no other thread makes or kills tracked objects; otherwise
+ * out[0] may lag by up to 64 per running thread (each thread batches its
+ * changes to keep the counter off the allocation path's cache lines).
+ */
+RCGC_API void rcgc_get_count(unsigned out[RCGC_GENERATIONS]);
+
+/* ---------------------------------------------------------------- Debugging */
+
+#define RCGC_DEBUG_STATS 1u         /* a line at the start and end of each collection */
+#define RCGC_DEBUG_COLLECTABLE 2u   /* "gc: collectable <type 0x...>" per object freed */
+#define RCGC_DEBUG_UNCOLLECTABLE 4u /* "gc: uncollectable <type 0x...>" per object kept */
+#define RCGC_DEBUG_SAVEALL 32u      /* keep all garbage in the garbage list, free nothing */
+#define RCGC_DEBUG_LEAK 38u         /* COLLECTABLE | UNCOLLECTABLE | SAVEALL */
+
+/**
+ * rcgc_set_debug - Set the debug flags (CPython's names and values).
+ * @flags: a union of RCGC_DEBUG_*; 0 for none (the default, or RCGC_DEBUG
+ *   from the environment: a comma-separated list of stats, collectable,
+ *   uncollectable, saveall, leak).
+ */
+RCGC_API void rcgc_set_debug(unsigned flags);
+
+/** rcgc_get_debug - The debug flags in force. */
+RCGC_API unsigned rcgc_get_debug(void);
+
+/**
+ * rcgc_set_debug_stream - Where debug output goes (stderr by default).
+ * @stream: an open stream, or NULL for stderr. Written only by the
+ *   collecting thread, after the world has restarted.
+ */
+RCGC_API void rcgc_set_debug_stream(FILE *stream);
+
+/* ------------------------------------------------------------ Garbage list */
+
+/**
+ * rcgc_garbage_count - How many objects the garbage list holds: the
+ * uncollectable objects with a legacy finalizer (all uncollectable and
+ * collectable garbage under RCGC_DEBUG_SAVEALL), in the order found.
+ */
+RCGC_API size_t rcgc_garbage_count(void);
+
+/**
+ * rcgc_garbage_get - Entry @index of the garbage list, with a new
+ * reference for the caller (drop it with rcgc_decref), or NULL with errno =
+ * ERANGE past the end.
+ */
+RCGC_API RCGC_NODISCARD rcgc_object *rcgc_garbage_get(size_t index);
+
+/**
+ * rcgc_garbage_clear - Empty the garbage list, dropping its references
+ * (`del gc.garbage[:]`). A host that broke the cycles by hand then sees
+ * them freed by the drops or by the next collection.
+ * Returns how many entries were dropped.
+ */
+RCGC_API size_t rcgc_garbage_clear(void);
+
+/* -------------------------------------------------------------- Callbacks */
+
+enum rcgc_gc_phase { RCGC_GC_START = 0, RCGC_GC_STOP = 1 };
+
+/**
+ * struct rcgc_gc_info - what a callback learns about a collection.
+ * @generation: the oldest generation collected.
+ * @collected: objects freed (0 in the start phase).
+ * @uncollectable: objects kept because of legacy finalizers (0 at start).
+ * @pause_ns: how long the other threads were stopped (0 at start).
+ * @elapsed_ns: the whole collection, finalizers and clears included.
+ */
+typedef struct rcgc_gc_info {
+    int generation;
+    size_t collected;
+    size_t uncollectable;
+    uint64_t pause_ns;
+    uint64_t elapsed_ns;
+} rcgc_gc_info;
+
+/** A callback: @phase RCGC_GC_START before a collection, RCGC_GC_STOP after. */
+typedef void (*rcgc_gc_callback_fn)(enum rcgc_gc_phase phase, const rcgc_gc_info *info, void *arg);
+
+/**
+ * rcgc_callback_add - Call @callback(phase, info, @arg) around every
+ * collection (gc.callbacks), on the collecting thread, with the world
+ * running. Returns 0, or -1 with errno = ENOMEM.
+ */
+RCGC_API int rcgc_callback_add(rcgc_gc_callback_fn callback, void *arg);
+
+/**
+ * rcgc_callback_remove - Remove the first registration of (@callback, @arg).
+ * Returns 0, or -1 with errno = ENOENT when there is none.
+ */
+RCGC_API int rcgc_callback_remove(rcgc_gc_callback_fn callback, void *arg);
+
+/* ----------------------------------------------------------- Statistics */
+
+/**
+ * struct rcgc_gc_stats - one generation's history (gc.get_stats, plus
+ * pauses).
+ * @collections: collections whose oldest generation was this one.
+ * @collected: objects they freed.
+ * @uncollectable: objects they found but kept (legacy finalizers).
+ * @total_pause_ns: time the world was stopped for them, summed.
+ * @max_pause_ns: the longest such stop.
+ */
+typedef struct rcgc_gc_stats {
+    uint64_t collections;
+    uint64_t collected;
+    uint64_t uncollectable;
+    uint64_t total_pause_ns;
+    uint64_t max_pause_ns;
+} rcgc_gc_stats;
+
+/** rcgc_get_stats - Store each generation's statistics in @out. */
+RCGC_API void rcgc_get_stats(rcgc_gc_stats out[RCGC_GENERATIONS]);
+
+/**
+ * rcgc_print_gc_stats - Print the counters, thresholds and statistics of
+ * each generation on @stream (RCGC_SHOW_STATS=1 prints it at exit).
+ */
+RCGC_API void rcgc_print_gc_stats(FILE *stream);
+
+/* ------------------------------------------------------------------ Freeze */
+
+/**
+ * rcgc_freeze - Move every tracked object into the permanent generation,
+ * which no collection looks at (gc.freeze: done before fork() so that the
+ * children's collections do not write to the parent's pages). Resets
+ * count[0]. Stops the world.
+ */
+RCGC_API void rcgc_freeze(void);
+
+/** rcgc_unfreeze - Move the permanent generation back into the oldest one. */
+RCGC_API void rcgc_unfreeze(void);
+
+/** rcgc_get_freeze_count - How many objects the permanent generation holds. */
+RCGC_API size_t rcgc_get_freeze_count(void);
+
+/* ---------------------------------------------------------------- Tracking */
+
+/**
+ * rcgc_track - Make the collector look at @obj again (objects of
+ * RCGC_TYPE_GC types are tracked from creation; a host untracks one while
+ * it builds it, or for good when it holds no references). Tracking a
+ * tracked object does nothing; an object whose type lacks RCGC_TYPE_GC or
+ * a traverse hook is reported through the fatal handler.
+ * Thread safety: an attached thread, not concurrently with other calls on
+ *   the same object.
+ */
+RCGC_API void rcgc_track(rcgc_object *obj);
+
+/** rcgc_untrack - Hide @obj from the collector; does nothing if untracked. */
+RCGC_API void rcgc_untrack(rcgc_object *obj);
+
+/** rcgc_is_tracked - Whether the collector looks at @obj (gc.is_tracked). */
+RCGC_API bool rcgc_is_tracked(const rcgc_object *obj);
+
+/** rcgc_is_finalized - Whether @obj's finalize hook has run (gc.is_finalized). */
+RCGC_API bool rcgc_is_finalized(const rcgc_object *obj);
+
+/* ----------------------------------------------------------- Introspection */
+
+/**
+ * rcgc_get_objects - Call @visit(obj, @arg) for every object tracked in
+ * @generation (0-2), or in all three for -1 (gc.get_objects; the permanent
+ * generation is not included).
+ *
+ * Returns how many objects were visited, or -1 with errno = EINVAL or
+ * ENOMEM. The objects are listed with the world stopped and each is held
+ * by a reference while @visit runs, with the world running again.
+ */
+RCGC_API ptrdiff_t rcgc_get_objects(int generation, rcgc_visit_fn visit, void *arg);
+
+/**
+ * rcgc_get_referrers - Call @visit(referrer, @arg) for every tracked object
+ * whose traverse hook reports a reference to @target (gc.get_referrers).
+ * Returns the number visited, or -1 with errno = ENOMEM. As
+ * rcgc_get_objects: a stop of the world and a traversal of every object.
+ */
+RCGC_API ptrdiff_t rcgc_get_referrers(rcgc_object *target, rcgc_visit_fn visit, void *arg);
+
+/**
+ * rcgc_get_referents - Call @visit(referent, @arg) for each reference
+ * @obj's traverse hook reports (gc.get_referents); the referents are
+ * borrowed for the duration of the call. Returns how many.
+ */
+RCGC_API size_t rcgc_get_referents(rcgc_object *obj, rcgc_visit_fn visit, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RCGC_GC_H */

@@ -1,0 +1,562 @@
+/* src/gc/collect.c - one collection: CPython's trial deletion over the
+ * candidate generations, with the world stopped only while counts and
+ * tables are read.
+ *
+ * The order of the steps (CPython 3.11's gc_collect_main, split around the
+ * stops the way free-threaded CPython 3.13 does it):
+ *
+ *   world stopped
+ *     1  make every count exact: merge the objects queued for their owners
+ *        (biased counting) and apply every deferred table; objects found at
+ *        zero are untracked and die after the restart
+ *     2  move the younger generations' entries into the target table
+ *        (survivors' next generation); the candidates are its slots
+ *        [base, end)
+ *     3  trial deletion: copy each candidate's count, subtract the
+ *        references candidates hold to each other, then mark everything
+ *        reachable from a candidate with a count left (an outside
+ *        reference); the rest is unreachable
+ *     4  unreachable objects with a legacy finalizer, and everything they
+ *        reach, are uncollectable: they go back to the target (and to the
+ *        garbage list); the others are held, one reference each (G3)
+ *     5  (weak references to held objects are cleared here, before any
+ *        finalizer can see them: the weak-reference issue fills this in)
+ *   world running
+ *     6  debug lines; finalize hooks, once per object ever (PEP 442)
+ *     7  if any finalizer ran: stop again, redo trial deletion over the
+ *        held objects alone, and return the resurrected ones (and what
+ *        they reach) to the target, uncleared
+ *     8  clear hooks break the cycles; the held references are dropped,
+ *        and the objects die by reference counting (SAVEALL: they go to
+ *        the garbage list instead)
+ *
+ * No step recurses: every traversal runs from an explicit work list.
+ * Shared: everything here runs under gc_mutex, on the collecting thread.
+ */
+#include "gc/gc_internal.h"
+
+#include <rcgc/raw.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+
+/* refs[] value of a candidate known to be reachable. */
+#define REACHABLE INT32_MIN
+/* Counts above this are clamped: no subtraction can bring them to zero. */
+#define REFS_CLAMP (INT32_MAX / 2)
+
+struct collection {
+    int generation;
+    unsigned debug;
+    unsigned target_gen;
+    struct gc_table *target;
+    uint32_t base, count; /* candidates: target slots [base, base + count) */
+    int32_t *refs;        /* per candidate, then per held object */
+    uint32_t *stack;      /* work list of candidate (or held) indices */
+    uint32_t top;
+    rcgc_object **held; /* unreachable and collectable, one reference each */
+    uint32_t held_count;
+    uint32_t uncollectable_first, uncollectable; /* in the target, after step 4 */
+    size_t collected;
+    rcgc_object *dead;
+    size_t generation_sizes[4]; /* for RCGC_DEBUG_STATS: 0, 1, 2, permanent */
+    uint64_t pause_ns;
+};
+
+/* The scratch arrays (refs and stack) are kept from one collection to the
+ * next: young collections are frequent and small. */
+static void *scratch;
+static size_t scratch_bytes;
+
+static bool scratch_reserve(struct collection *c, uint32_t count) {
+    size_t need = (size_t)count * (sizeof(int32_t) + sizeof(uint32_t));
+    if (need > scratch_bytes || (scratch_bytes > ((size_t)4 << 20) && need < scratch_bytes / 8)) {
+        rcgc_raw_free(scratch);
+        scratch_bytes = 0;
+        scratch = rcgc_raw_malloc(need > 4096 ? need : 4096);
+        if (scratch == NULL)
+            return false;
+        scratch_bytes = need > 4096 ? need : 4096;
+    }
+    c->refs = scratch;
+    c->stack = (uint32_t *)(void *)((char *)scratch + (size_t)count * sizeof(int32_t));
+    return true;
+}
+
+static inline rcgc_object *candidate(const struct collection *c, uint32_t index) {
+    return *gc_table_slot(c->target, c->base + index);
+}
+
+/* The index of @obj among the candidates, or UINT32_MAX if it is not one. */
+static inline uint32_t candidate_index(const struct collection *c, const rcgc_object *obj) {
+    if (obj == NULL || gc_gen_of(gc_flags_load(obj)) != c->target_gen)
+        return UINT32_MAX;
+    uint32_t index = atomic_load_explicit(&obj->ob_gc_slot, memory_order_relaxed) - c->base;
+    return index < c->count ? index : UINT32_MAX;
+}
+
+/* An object's count as the collector sees it: exact, since the world is
+ * stopped and every queue and deferred table was applied (step 1). */
+static int32_t count_for_collection(const rcgc_object *obj) {
+    uint16_t flags = gc_flags_load(obj);
+    if ((flags & OBJ_MODE_MASK) == RCGC_RC_IMMORTAL)
+        return REFS_CLAMP;
+    int64_t total =
+        (atomic_load_explicit(&obj->ob_ref_shared, memory_order_relaxed) >> REF_SHARED_SHIFT) +
+        atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed);
+    return total > REFS_CLAMP ? REFS_CLAMP : (int32_t)total;
+}
+
+static void traverse(rcgc_object *obj, rcgc_visit_fn visit, void *arg) {
+    if (obj->ob_type->traverse != NULL)
+        obj->ob_type->traverse(obj, visit, arg);
+}
+
+/* ------------------------------------------------- Step 1: exact counts */
+
+/* Where drain_queue_walk lists its deaths (the record walk passes no
+ * argument); gc_mutex serializes collections. */
+static rcgc_object **drain_target;
+static void drain_queue_walk(struct thread_record *record) {
+    rcgc__thread_drain_queue_stopped(record, drain_target);
+}
+
+static void make_counts_exact(struct collection *c) {
+    drain_target = &c->dead;
+    rcgc__threads_lock_held_walk(drain_queue_walk);
+    (void)rcgc__deferred_apply_all_stopped(&c->dead);
+}
+
+/* --------------------------------------- Step 2: gather the candidates */
+
+static void add_young_length(struct gc_table *table, void *arg) {
+    *(uint64_t *)arg += table->length;
+}
+
+static void count_young_live(struct gc_table *table, void *arg) {
+    *(size_t *)arg += rcgc__gc_table_live(table);
+}
+
+static void reset_young(struct gc_table *table, void *arg) {
+    (void)arg;
+    atomic_store_explicit(&table->count_delta, 0, memory_order_relaxed);
+}
+
+static void move_young(struct gc_table *table, void *arg) {
+    struct collection *c = arg;
+    rcgc__gc_table_move_all(c->target, table);
+    rcgc__gc_table_trim(table, 1);
+}
+
+static bool gather_candidates(struct collection *c) {
+    struct gc_table *middle = gc_old_table(GEN_MIDDLE), *old = gc_old_table(GEN_OLD);
+    rcgc__gc_table_trim(middle, 8);
+    rcgc__gc_table_trim(old, 8);
+    uint64_t incoming = 0;
+    rcgc__gc_for_each_young(add_young_length, &incoming);
+    c->target_gen = c->generation == 0 ? GEN_MIDDLE : GEN_OLD;
+    c->target = gc_old_table(c->target_gen);
+    if (c->generation >= 1)
+        incoming += middle->length;
+    if (c->generation == 2)
+        rcgc__gc_table_compact(old, 0);
+    if (!rcgc__gc_table_reserve(c->target, incoming))
+        return false;
+    c->base = c->generation == 2 ? 0 : c->target->length;
+    if (c->generation >= 1) {
+        rcgc__gc_table_move_all(old, middle);
+        rcgc__gc_table_trim(middle, 8);
+    }
+    rcgc__gc_for_each_young(move_young, c);
+    c->count = c->target->length - c->base;
+    return true;
+}
+
+static void reset_counters(int generation) {
+    atomic_store_explicit(&rcgc__gc_young_count, 0, memory_order_relaxed);
+    rcgc__gc_for_each_young(reset_young, NULL);
+    for (int i = 1; i <= generation; i++)
+        rcgc__gc.count[i] = 0;
+    if (generation + 1 < RCGC_GENERATIONS)
+        rcgc__gc.count[generation + 1]++;
+}
+
+/* ------------------------------------------------ Step 3: trial deletion */
+
+static void subtract_visit(rcgc_object *referent, void *arg) {
+    struct collection *c = arg;
+    uint32_t index = candidate_index(c, referent);
+    if (index != UINT32_MAX)
+        c->refs[index]--;
+}
+
+static void mark_visit(rcgc_object *referent, void *arg) {
+    struct collection *c = arg;
+    uint32_t index = candidate_index(c, referent);
+    if (index != UINT32_MAX && c->refs[index] != REACHABLE) {
+        c->refs[index] = REACHABLE;
+        c->stack[c->top++] = index;
+    }
+}
+
+/* Returns how many candidates are unreachable. */
+static uint32_t trial_deletion(struct collection *c) {
+    for (uint32_t i = 0; i < c->count; i++)
+        c->refs[i] = count_for_collection(candidate(c, i));
+    for (uint32_t i = 0; i < c->count; i++)
+        traverse(candidate(c, i), subtract_visit, c);
+    c->top = 0;
+    for (uint32_t i = 0; i < c->count; i++) {
+        if (c->refs[i] == 0)
+            continue;
+        if (c->refs[i] < 0) {
+            /* More references inside than the count says: a traverse hook
+             * reports one its object does not hold. Keep it (safe). */
+#if RCGC_CHECKS >= 1
+            rcgc__report_object(candidate(c, i),
+                                "has fewer references than its referrers' traverse hooks "
+                                "report:",
+                                "rcgc_collect");
+#endif
+        }
+        c->refs[i] = REACHABLE;
+        c->stack[c->top++] = i;
+    }
+    uint32_t reachable = c->top;
+    while (c->top > 0) {
+        uint32_t i = c->stack[--c->top];
+        uint32_t before = c->top;
+        traverse(candidate(c, i), mark_visit, c);
+        reachable += c->top - before;
+    }
+    return c->count - reachable;
+}
+
+/* ------------------------------------- Step 4: split off the unreachable */
+
+static void hold(struct collection *c, rcgc_object *obj) {
+    atomic_store_explicit(&obj->ob_gc_slot, c->held_count, memory_order_relaxed);
+    gc_set_gen(obj, GEN_HELD);
+    c->held[c->held_count++] = obj;
+}
+
+/* Survivors stay in the target (compacted); the unreachable are held. */
+static void split_unreachable(struct collection *c) {
+    uint32_t write = c->base;
+    for (uint32_t i = 0; i < c->count; i++) {
+        rcgc_object *obj = candidate(c, i);
+        if (c->refs[i] != REACHABLE) {
+            hold(c, obj);
+            continue;
+        }
+        if (write != c->base + i) {
+            *gc_table_slot(c->target, write) = obj;
+            atomic_store_explicit(&obj->ob_gc_slot, write, memory_order_relaxed);
+        }
+        write++;
+    }
+    rcgc__gc_table_truncate(c->target, write);
+}
+
+/* Back from the held set into the target: uncollectable, or resurrected.
+ * The target has room (step 2 reserved it for every candidate). */
+static void unhold(struct collection *c, rcgc_object *obj) {
+    uint32_t k = atomic_load_explicit(&obj->ob_gc_slot, memory_order_relaxed);
+    c->held[k] = NULL;
+    if (!gc_table_append(c->target, obj))
+        rcgc__fatal("rcgc: generation table could not grow during a collection");
+}
+
+static void legacy_visit(rcgc_object *referent, void *arg) {
+    struct collection *c = arg;
+    if (referent == NULL || gc_gen_of(gc_flags_load(referent)) != GEN_HELD)
+        return;
+    unhold(c, referent);
+    c->stack[c->top++] = c->target->length - 1;
+}
+
+static void compact_held(struct collection *c) {
+    uint32_t write = 0;
+    for (uint32_t k = 0; k < c->held_count; k++) {
+        rcgc_object *obj = c->held[k];
+        if (obj == NULL)
+            continue;
+        atomic_store_explicit(&obj->ob_gc_slot, write, memory_order_relaxed);
+        c->held[write++] = obj;
+    }
+    c->held_count = write;
+}
+
+/* Legacy finalizers (CPython's tp_del): such an object, and everything it
+ * reaches, cannot be freed safely, since the finalizer might use what the
+ * others' clear hooks dropped. */
+static void separate_uncollectable(struct collection *c) {
+    c->uncollectable_first = c->target->length;
+    c->top = 0;
+    for (uint32_t k = 0; k < c->held_count; k++) {
+        rcgc_object *obj = c->held[k];
+        if (obj != NULL && (obj->ob_type->flags & RCGC_TYPE_LEGACY_FINALIZER) != 0) {
+            unhold(c, obj);
+            c->stack[c->top++] = c->target->length - 1;
+        }
+    }
+    while (c->top > 0)
+        traverse(*gc_table_slot(c->target, c->stack[--c->top]), legacy_visit, c);
+    c->uncollectable = c->target->length - c->uncollectable_first;
+    compact_held(c);
+    bool save_all = (c->debug & RCGC_DEBUG_SAVEALL) != 0;
+    for (uint32_t i = c->uncollectable_first; i < c->target->length; i++) {
+        rcgc_object *obj = *gc_table_slot(c->target, i);
+        if (!save_all && (obj->ob_type->flags & RCGC_TYPE_LEGACY_FINALIZER) == 0)
+            continue;
+        rcgc_incref(obj);
+        if (!rcgc__gc_garbage_append(obj))
+            rcgc_decref(obj); /* cannot die: its cycle holds it; stays in the target */
+    }
+}
+
+static bool find_unreachable(struct collection *c) {
+    if (!scratch_reserve(c, c->count))
+        return false;
+    uint32_t unreachable = trial_deletion(c);
+    c->held = NULL;
+    c->held_count = 0;
+    c->uncollectable_first = c->target->length;
+    if (unreachable == 0)
+        return true; /* every candidate stays where it is */
+    // NOLINTNEXTLINE(bugprone-sizeof-expression): an array of object pointers
+    c->held = rcgc_raw_malloc((size_t)unreachable * sizeof(rcgc_object *));
+    if (c->held == NULL)
+        return false; /* everything survives this time */
+    split_unreachable(c);
+    separate_uncollectable(c);
+    for (uint32_t k = 0; k < c->held_count; k++)
+        rcgc_incref(c->held[k]);
+    return true;
+}
+
+/* ------------------------------------------ Steps 6-8: with the world on */
+
+static bool is_held(const rcgc_object *obj) { return gc_gen_of(gc_flags_load(obj)) == GEN_HELD; }
+
+static void print_object(const char *what, const rcgc_object *obj) {
+    const char *name = obj->ob_type->name != NULL ? obj->ob_type->name : "object";
+    fprintf(rcgc__gc_debug_stream(), "gc: %s <%s %p>\n", what, name, (const void *)obj);
+}
+
+static bool run_finalizers(struct collection *c) {
+    bool ran = false;
+    for (uint32_t k = 0; k < c->held_count; k++) {
+        rcgc_object *obj = c->held[k];
+        uint16_t flags = gc_flags_load(obj);
+        if (gc_gen_of(flags) != GEN_HELD || obj->ob_type->finalize == NULL ||
+            (flags & OBJ_FINALIZED) != 0)
+            continue;
+        atomic_store_explicit(&obj->ob_flags, (uint16_t)(flags | OBJ_FINALIZED),
+                              memory_order_relaxed);
+        obj->ob_type->finalize(obj);
+        ran = true;
+    }
+    return ran;
+}
+
+static void held_subtract_visit(rcgc_object *referent, void *arg) {
+    struct collection *c = arg;
+    if (referent != NULL && is_held(referent))
+        c->refs[atomic_load_explicit(&referent->ob_gc_slot, memory_order_relaxed)]--;
+}
+
+static void held_mark_visit(rcgc_object *referent, void *arg) {
+    struct collection *c = arg;
+    if (referent == NULL || !is_held(referent))
+        return;
+    uint32_t k = atomic_load_explicit(&referent->ob_gc_slot, memory_order_relaxed);
+    if (c->refs[k] != REACHABLE) {
+        c->refs[k] = REACHABLE;
+        c->stack[c->top++] = k;
+    }
+}
+
+/* Step 7: trial deletion again, over the held objects, minus the
+ * collector's own reference. A finalizer that stored a reference to its
+ * object (or to anything held) resurrected it, and what it reaches. */
+static void return_resurrected(struct collection *c) {
+    uint64_t stop_start = rcgc__gc_now_ns();
+    rcgc__stop_the_world();
+    make_counts_exact(c);
+    c->top = 0;
+    for (uint32_t k = 0; k < c->held_count; k++)
+        c->refs[k] = is_held(c->held[k]) ? count_for_collection(c->held[k]) - 1 : REACHABLE;
+    for (uint32_t k = 0; k < c->held_count; k++)
+        if (is_held(c->held[k]))
+            traverse(c->held[k], held_subtract_visit, c);
+    for (uint32_t k = 0; k < c->held_count; k++)
+        if (c->refs[k] != 0 && c->refs[k] != REACHABLE) {
+            c->refs[k] = REACHABLE;
+            c->stack[c->top++] = k;
+        }
+    while (c->top > 0)
+        traverse(c->held[c->stack[--c->top]], held_mark_visit, c);
+    /* The held array keeps every pointer: the reference is still ours. */
+    for (uint32_t k = 0; k < c->held_count; k++) {
+        rcgc_object *obj = c->held[k];
+        if (is_held(obj) && c->refs[k] == REACHABLE && !gc_table_append(c->target, obj))
+            rcgc__fatal("rcgc: generation table could not grow during a collection");
+    }
+    rcgc__start_the_world();
+    c->pause_ns += rcgc__gc_now_ns() - stop_start;
+}
+
+/* Step 8. Nothing else reaches a held object (finalizers are done), so
+ * moving one into the target needs no stop: appends to an old table are
+ * the collector's, under gc_mutex (G2). */
+static void delete_garbage(struct collection *c) {
+    bool save_all = (c->debug & RCGC_DEBUG_SAVEALL) != 0;
+    for (uint32_t k = 0; k < c->held_count; k++)
+        if (is_held(c->held[k]))
+            c->collected++;
+    if (save_all) {
+        for (uint32_t k = 0; k < c->held_count; k++) {
+            rcgc_object *obj = c->held[k];
+            if (is_held(obj)) {
+                if (!gc_table_append(c->target, obj))
+                    rcgc__fatal("rcgc: generation table could not grow during a collection");
+                if (rcgc__gc_garbage_append(obj))
+                    continue; /* the list takes over the reference */
+            }
+            rcgc_decref(obj);
+        }
+        return;
+    }
+    for (uint32_t k = 0; k < c->held_count; k++) {
+        rcgc_object *obj = c->held[k];
+        if (is_held(obj) && obj->ob_type->clear != NULL)
+            obj->ob_type->clear(obj);
+    }
+    for (uint32_t k = 0; k < c->held_count; k++) {
+        rcgc_object *obj = c->held[k];
+        /* Still referenced once every clear hook ran (by an object with no
+         * clear hook): it lives on, tracked. */
+        if (is_held(obj) && rcgc_refcount(obj) > 1 && !gc_table_append(c->target, obj))
+            rcgc__fatal("rcgc: generation table could not grow during a collection");
+        rcgc_decref(obj);
+    }
+}
+
+static void print_start(const struct collection *c) {
+    FILE *out = rcgc__gc_debug_stream();
+    fprintf(out, "gc: collecting generation %d...\n", c->generation);
+    fprintf(out, "gc: objects in each generation: %zu %zu %zu\n", c->generation_sizes[0],
+            c->generation_sizes[1], c->generation_sizes[2]);
+    fprintf(out, "gc: objects in permanent generation: %zu\n", c->generation_sizes[3]);
+}
+
+static void measure_generations(struct collection *c) {
+    c->generation_sizes[0] = 0;
+    rcgc__gc_for_each_young(count_young_live, &c->generation_sizes[0]);
+    c->generation_sizes[1] = rcgc__gc_table_live(gc_old_table(GEN_MIDDLE));
+    c->generation_sizes[2] = rcgc__gc_table_live(gc_old_table(GEN_OLD));
+    c->generation_sizes[3] = rcgc__gc_table_live(gc_old_table(GEN_PERMANENT));
+}
+
+static void record_statistics(const struct collection *c) {
+    struct gc_state *gc = &rcgc__gc;
+    rcgc_gc_stats *stats = &gc->stats[c->generation];
+    stats->collections++;
+    stats->collected += c->collected;
+    stats->uncollectable += c->uncollectable;
+    stats->total_pause_ns += c->pause_ns;
+    if (c->pause_ns > stats->max_pause_ns)
+        stats->max_pause_ns = c->pause_ns;
+}
+
+ptrdiff_t rcgc__gc_collect_locked(int generation) {
+    rcgc__gc_in_collection = true;
+    atomic_store_explicit(&rcgc__gc_collecting, true, memory_order_relaxed);
+    struct collection c = {.generation = generation, .debug = rcgc_get_debug()};
+    uint64_t start = rcgc__gc_now_ns();
+    rcgc_gc_info info = {.generation = generation};
+    rcgc__gc_run_callbacks(RCGC_GC_START, &info);
+
+    rcgc__stop_the_world();
+    uint64_t stop_start = rcgc__gc_now_ns();
+    make_counts_exact(&c);
+    if (c.debug & RCGC_DEBUG_STATS)
+        measure_generations(&c);
+    bool gathered = gather_candidates(&c);
+    bool found = false;
+    if (gathered) {
+        reset_counters(generation);
+        found = find_unreachable(&c);
+        /* Step 5, weak references: cleared here (a later issue). */
+    }
+    rcgc__start_the_world();
+    c.pause_ns = rcgc__gc_now_ns() - stop_start;
+    rcgc__death_list_run(c.dead);
+    c.dead = NULL;
+
+    if (c.debug & RCGC_DEBUG_STATS)
+        print_start(&c);
+    if (c.debug & RCGC_DEBUG_COLLECTABLE)
+        for (uint32_t k = 0; k < c.held_count; k++)
+            print_object("collectable", c.held[k]);
+    if (run_finalizers(&c)) {
+        return_resurrected(&c);
+        rcgc__death_list_run(c.dead);
+        c.dead = NULL;
+    }
+    delete_garbage(&c);
+    if (c.debug & RCGC_DEBUG_UNCOLLECTABLE)
+        for (uint32_t i = c.uncollectable_first;
+             i < c.uncollectable_first + c.uncollectable && i < c.target->length; i++) {
+            rcgc_object *obj = *gc_table_slot(c.target, i);
+            if (obj != NULL)
+                print_object("uncollectable", obj);
+        }
+    rcgc_raw_free(c.held);
+
+    if (found && generation == 1)
+        rcgc__gc.long_lived_pending += c.count - c.collected;
+    if (found && generation == 2) {
+        rcgc__gc.long_lived_pending = 0;
+        rcgc__gc.long_lived_total = c.target->length;
+    }
+    uint64_t elapsed = rcgc__gc_now_ns() - start;
+    if (c.debug & RCGC_DEBUG_STATS)
+        fprintf(rcgc__gc_debug_stream(),
+                "gc: done, %zu unreachable, %u uncollectable, %.4fs elapsed\n",
+                c.collected + c.uncollectable, c.uncollectable, (double)elapsed / 1e9);
+    if (found)
+        record_statistics(&c);
+    info = (rcgc_gc_info){generation, c.collected, c.uncollectable, c.pause_ns, elapsed};
+    rcgc__gc_run_callbacks(RCGC_GC_STOP, &info);
+    atomic_store_explicit(&rcgc__gc_collecting, false, memory_order_relaxed);
+    rcgc__gc_in_collection = false;
+    if (!found) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return (ptrdiff_t)(c.collected + c.uncollectable);
+}
+
+ptrdiff_t rcgc_collect(int generation) {
+    if (generation < 0 || generation >= RCGC_GENERATIONS) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (rcgc__gc_in_collection)
+        return 0;
+    bool attached_here = false;
+    if (!rcgc_thread_is_attached()) {
+        if (rcgc_thread_attach() != 0)
+            return -1;
+        attached_here = true;
+    }
+    rcgc__gc_lock();
+    ptrdiff_t found = rcgc__gc_collect_locked(generation);
+    rcgc__gc_unlock();
+    if (attached_here)
+        rcgc_thread_detach();
+    return found;
+}

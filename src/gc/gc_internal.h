@@ -1,0 +1,235 @@
+/* src/gc/gc_internal.h - the cycle collector inside rcgc: generation tables,
+ * tracking, the collector's state.
+ *
+ * Where a tracked object is recorded: ob_flags bits 4-6 name its
+ * generation (enum gc_gen), ob_gc_slot is its index in that generation's
+ * table, and for the young generation ob_reserved names whose table: the
+ * creating thread's record slot + 1 (0: the table of unattached threads).
+ *
+ * Owned by one thread: its young table (appends, and its count delta) -
+ *   except during a stop of the world, when the collector empties it.
+ * Shared: every table's slots, into which any thread killing or untracking
+ *   an object stores NULL (its slot never moves outside a stop: tables are
+ *   chunked, and only the collector compacts them, with the world
+ *   stopped); the old tables (appended to only by the collector, under
+ *   gc_mutex); the counters and settings (C11 atomics); the garbage list,
+ *   callbacks and statistics (gc_mutex).
+ *
+ * Invariants:
+ *   G1  a tracked object is in exactly one table, at slot ob_gc_slot, and
+ *       that slot holds it; an untracked one has generation GEN_NONE
+ *   G2  outside a stop, only the table's owner appends to a young table,
+ *       and only the collector (gc_mutex held) to an old one
+ *   G3  objects in GEN_HELD are held by the running collection (one
+ *       reference each), in its private array, not in any table
+ */
+#ifndef RCGC_GC_INTERNAL_H
+#define RCGC_GC_INTERNAL_H
+
+#include "object/object_internal.h"
+
+#include <rcgc/gc.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------ Generations */
+
+enum gc_gen {
+    GEN_NONE = 0,      /* not tracked */
+    GEN_YOUNG = 1,     /* generation 0: per-thread tables */
+    GEN_MIDDLE = 2,    /* generation 1 */
+    GEN_OLD = 3,       /* generation 2 */
+    GEN_PERMANENT = 4, /* frozen: no collection looks here */
+    GEN_HELD = 5,      /* found unreachable by the running collection (G3) */
+};
+
+#define OBJ_GEN_SHIFT 4
+#define OBJ_GEN_MASK (7u << OBJ_GEN_SHIFT)
+
+static inline unsigned gc_gen_of(uint16_t flags) { return (flags & OBJ_GEN_MASK) >> OBJ_GEN_SHIFT; }
+
+static inline uint16_t gc_flags_load(const rcgc_object *obj) {
+    return atomic_load_explicit(&obj->ob_flags, memory_order_relaxed);
+}
+
+/* Only the thread that may change the object (its killer, its creator, or
+ * the collector with the world stopped) writes the generation bits. */
+static inline void gc_set_gen(rcgc_object *obj, unsigned gen) {
+    uint16_t flags = gc_flags_load(obj);
+    atomic_store_explicit(&obj->ob_flags,
+                          (uint16_t)((flags & ~OBJ_GEN_MASK) | (gen << OBJ_GEN_SHIFT)),
+                          memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------ Tables */
+
+/* A table is chunks of 1024 slots under a two-level directory that never
+ * moves, so a slot's address is fixed while other threads append: an
+ * untrack from any thread stores NULL into it without a lock. 2^29 slots
+ * per table; ob_gc_slot is 32 bits. */
+#define GC_CHUNK_BITS 10
+#define GC_CHUNK_SLOTS (1u << GC_CHUNK_BITS)
+#define GC_PAGE_BITS 9
+#define GC_PAGE_CHUNKS (1u << GC_PAGE_BITS)
+#define GC_TABLE_PAGES 1024u
+#define GC_TABLE_MAX_SLOTS ((uint64_t)GC_TABLE_PAGES << (GC_PAGE_BITS + GC_CHUNK_BITS))
+
+struct gc_table {
+    rcgc_object **cursor, **limit; /* the next free slot and its chunk's end */
+    uint32_t length;               /* slots used, NULLs (dead entries) included */
+    uint32_t chunks;               /* chunks allocated (kept across resets) */
+    unsigned gen;                  /* enum gc_gen of every entry */
+    uint16_t young_id;             /* young tables: ob_reserved of their entries */
+    /* Young tables: tracked creations minus deaths by the owning thread not
+     * yet added to the global count[0]; the owner writes it, anyone reads. */
+    _Atomic int64_t count_delta;
+    rcgc_object ***pages[GC_TABLE_PAGES];
+};
+
+static inline rcgc_object **gc_table_slot(const struct gc_table *table, uint32_t index) {
+    return &table->pages[index >> (GC_PAGE_BITS + GC_CHUNK_BITS)]
+                        [(index >> GC_CHUNK_BITS) & (GC_PAGE_CHUNKS - 1)]
+                        [index & (GC_CHUNK_SLOTS - 1)];
+}
+
+/* Room for one more entry; false (errno = ENOMEM) when a chunk cannot be
+ * had. Called by gc_table_append when the current chunk is full. */
+bool rcgc__gc_table_grow(struct gc_table *table);
+
+/* Make sure @count more entries fit without allocating. */
+bool rcgc__gc_table_reserve(struct gc_table *table, uint64_t count);
+
+/* Append @obj: records generation and slot in its header. */
+static inline bool gc_table_append(struct gc_table *table, rcgc_object *obj) {
+    if (RCGC_UNLIKELY(table->cursor == table->limit) && !rcgc__gc_table_grow(table))
+        return false;
+    *table->cursor++ = obj;
+    atomic_store_explicit(&obj->ob_gc_slot, table->length++, memory_order_relaxed);
+    gc_set_gen(obj, table->gen);
+    obj->ob_reserved = table->young_id;
+    return true;
+}
+
+/* Set the length to @length (<= the current one), keeping the chunks. */
+void rcgc__gc_table_truncate(struct gc_table *table, uint32_t length);
+
+/* Free the chunks past what @table's length needs, keeping @spare extra. */
+void rcgc__gc_table_trim(struct gc_table *table, uint32_t spare);
+
+/* Squeeze the NULLs out of slots [@from, length), updating ob_gc_slot of
+ * the entries that move. World stopped. */
+void rcgc__gc_table_compact(struct gc_table *table, uint32_t from);
+
+/* Move every entry of @from to the end of @to (room reserved), then empty
+ * @from. World stopped. */
+void rcgc__gc_table_move_all(struct gc_table *to, struct gc_table *from);
+
+/* Live entries (a walk over the slots). */
+size_t rcgc__gc_table_live(const struct gc_table *table);
+
+/* ----------------------------------------------------------------- Tracking */
+
+/* The old tables, by generation: GEN_MIDDLE, GEN_OLD, GEN_PERMANENT. */
+extern struct gc_table rcgc__gc_old_tables[3];
+
+static inline struct gc_table *gc_old_table(unsigned gen) {
+    return &rcgc__gc_old_tables[gen - GEN_MIDDLE];
+}
+
+/* Young tables by id (record slot + 1; 0 for unattached threads), made on
+ * a thread's first tracked object and kept with the record for good. */
+#define GC_YOUNG_TABLES (THREAD_SLOTS)
+extern struct gc_table *_Atomic rcgc__gc_young_tables[GC_YOUNG_TABLES];
+
+/* The table @obj is in, from its generation bits; NULL for none or held. */
+struct gc_table *rcgc__gc_table_of(const rcgc_object *obj, unsigned gen);
+
+/* Track a new object of a GC type in the calling thread's young table;
+ * -1 with errno = ENOMEM when the table cannot grow. */
+int rcgc__gc_track_new(rcgc_object *obj);
+
+/* Untrack @obj if it is tracked (deaths call it first thing). */
+static inline void rcgc__gc_untrack_if_tracked(rcgc_object *obj);
+
+void rcgc__gc_untrack_tracked(rcgc_object *obj, unsigned gen);
+
+static inline void rcgc__gc_untrack_if_tracked(rcgc_object *obj) {
+    unsigned gen = gc_gen_of(gc_flags_load(obj));
+    if (gen != GEN_NONE)
+        rcgc__gc_untrack_tracked(obj, gen);
+}
+
+/* ------------------------------------------------------------------ Counts */
+
+/* A thread hands its count changes to the global count[0] in batches of
+ * this size, or when the sum would reach threshold[0]. */
+#define GC_COUNT_BATCH 64
+
+/* count[0] for the threads' batches to land in; count[1], count[2]. */
+extern _Atomic int64_t rcgc__gc_young_count;
+
+/* Settings read on every tracked creation: relaxed atomics. */
+extern _Atomic unsigned rcgc__gc_threshold[RCGC_GENERATIONS];
+extern _Atomic bool rcgc__gc_enabled;
+extern _Atomic bool rcgc__gc_collecting; /* a collection holds gc_mutex */
+
+/* A tracked object is about to be made / has died (count[0] +1 / -1); the
+ * first may run an automatic collection. */
+void rcgc__gc_count_creation(void);
+void rcgc__gc_count_death(void);
+
+/* The thread's young table, made on first use; NULL when it cannot be. */
+struct gc_table *rcgc__gc_my_young_table(void);
+
+/* ----------------------------------------------------- Collector's state */
+
+/* The collector's mutex, reentrant on one thread (hooks that run during a
+ * collection may call the API), taken as a blocked thread so a collector
+ * stopping the world does not wait for a thread waiting for this lock. */
+void rcgc__gc_lock(void);
+void rcgc__gc_unlock(void);
+bool rcgc__gc_lock_held(void);
+
+/* state.c: counters, statistics, debug flags and stream, garbage list. */
+struct gc_state {
+    int64_t count[RCGC_GENERATIONS]; /* [1], [2]; [0] lives in rcgc__gc_young_count */
+    size_t long_lived_total;         /* generation 2 after the last full collection */
+    size_t long_lived_pending;       /* promoted into generation 2 since */
+    rcgc_gc_stats stats[RCGC_GENERATIONS];
+    _Atomic unsigned debug;
+    FILE *debug_stream; /* NULL: stderr */
+    rcgc_object **garbage;
+    size_t garbage_length, garbage_capacity;
+};
+
+extern struct gc_state rcgc__gc; /* gc_mutex, except where noted */
+
+/* Append @obj to the garbage list, taking over one reference the caller
+ * holds; false when the list cannot grow (the caller keeps the reference). */
+bool rcgc__gc_garbage_append(rcgc_object *obj);
+
+FILE *rcgc__gc_debug_stream(void);
+
+/* Every registered callback, outside the world's stops; gc_mutex held. */
+void rcgc__gc_run_callbacks(enum rcgc_gc_phase phase, const rcgc_gc_info *info);
+
+/* The generation an automatic collection should take (seed 000's rule and
+ * CPython's 25% rule for full collections). gc_mutex held. */
+int rcgc__gc_generation_due(void);
+
+/* collect.c: one collection; gc_mutex held, not from inside a collection. */
+ptrdiff_t rcgc__gc_collect_locked(int generation);
+
+/* True on the thread running a collection (its hooks included). */
+extern _Thread_local bool rcgc__gc_in_collection;
+
+/* For tables over every young table: call @visit on each, world stopped. */
+void rcgc__gc_for_each_young(void (*visit)(struct gc_table *table, void *arg), void *arg);
+
+/* Monotonic nanoseconds. */
+uint64_t rcgc__gc_now_ns(void);
+
+#endif /* RCGC_GC_INTERNAL_H */

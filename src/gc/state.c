@@ -1,0 +1,293 @@
+/* src/gc/state.c - the collector's settings and bookkeeping: thresholds,
+ * counters, enable/disable, debug flags and stream, the garbage list,
+ * callbacks, statistics, and the environment (RCGC_THRESHOLDS, RCGC_DEBUG).
+ *
+ * Shared: everything here sits behind gc_mutex (rcgc__gc_lock), except
+ * the thresholds, the enabled flag and the debug flags, which the
+ * allocation path reads: C11 atomics.
+ */
+#include "gc/gc_internal.h"
+
+#include <rcgc/raw.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct gc_state rcgc__gc;
+
+uint64_t rcgc__gc_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------ Environment */
+
+static void parse_thresholds(const char *text) {
+    unsigned long value[RCGC_GENERATIONS];
+    const char *p = text;
+    for (int i = 0; i < RCGC_GENERATIONS; i++) {
+        char *end = NULL;
+        errno = 0;
+        value[i] = strtoul(p, &end, 10);
+        if (errno != 0 || end == p || value[i] > UINT32_MAX ||
+            *end != (i + 1 < RCGC_GENERATIONS ? ',' : '\0')) {
+            fprintf(stderr,
+                    "rcgc: ignoring RCGC_THRESHOLDS=%s: expected three integers "
+                    "t0,t1,t2; using 700,10,10\n",
+                    text);
+            return;
+        }
+        p = end + 1;
+    }
+    rcgc_set_threshold((unsigned)value[0], (unsigned)value[1], (unsigned)value[2]);
+}
+
+static const struct {
+    const char *name;
+    unsigned flags;
+} debug_names[] = {
+    {"stats", RCGC_DEBUG_STATS},
+    {"collectable", RCGC_DEBUG_COLLECTABLE},
+    {"uncollectable", RCGC_DEBUG_UNCOLLECTABLE},
+    {"saveall", RCGC_DEBUG_SAVEALL},
+    {"leak", RCGC_DEBUG_LEAK},
+};
+
+static void parse_debug(const char *text) {
+    unsigned flags = 0;
+    const char *p = text;
+    while (*p != '\0') {
+        size_t length = strcspn(p, ",");
+        bool known = false;
+        for (size_t i = 0; i < sizeof debug_names / sizeof debug_names[0]; i++)
+            if (strlen(debug_names[i].name) == length &&
+                strncmp(debug_names[i].name, p, length) == 0) {
+                flags |= debug_names[i].flags;
+                known = true;
+            }
+        if (!known) {
+            fprintf(stderr,
+                    "rcgc: ignoring RCGC_DEBUG=%s: expected a comma-separated list of "
+                    "stats, collectable, uncollectable, saveall, leak\n",
+                    text);
+            return;
+        }
+        p += length + (p[length] == ',');
+    }
+    rcgc_set_debug(flags);
+}
+
+__attribute__((constructor)) static void read_gc_environment(void) {
+    const char *thresholds = getenv("RCGC_THRESHOLDS");
+    if (thresholds != NULL && *thresholds != '\0')
+        parse_thresholds(thresholds);
+    const char *debug = getenv("RCGC_DEBUG");
+    if (debug != NULL && *debug != '\0')
+        parse_debug(debug);
+}
+
+/* --------------------------------------------------------------- Settings */
+
+void rcgc_enable(void) { atomic_store_explicit(&rcgc__gc_enabled, true, memory_order_relaxed); }
+void rcgc_disable(void) { atomic_store_explicit(&rcgc__gc_enabled, false, memory_order_relaxed); }
+bool rcgc_is_enabled(void) { return atomic_load_explicit(&rcgc__gc_enabled, memory_order_relaxed); }
+
+void rcgc_set_threshold(unsigned threshold0, unsigned threshold1, unsigned threshold2) {
+    atomic_store_explicit(&rcgc__gc_threshold[0], threshold0, memory_order_relaxed);
+    atomic_store_explicit(&rcgc__gc_threshold[1], threshold1, memory_order_relaxed);
+    atomic_store_explicit(&rcgc__gc_threshold[2], threshold2, memory_order_relaxed);
+}
+
+void rcgc_get_threshold(unsigned out[RCGC_GENERATIONS]) {
+    for (int i = 0; i < RCGC_GENERATIONS; i++)
+        out[i] = atomic_load_explicit(&rcgc__gc_threshold[i], memory_order_relaxed);
+}
+
+static void add_young_delta(struct gc_table *table, void *arg) {
+    *(int64_t *)arg += atomic_load_explicit(&table->count_delta, memory_order_relaxed);
+}
+
+void rcgc_get_count(unsigned out[RCGC_GENERATIONS]) {
+    rcgc__gc_lock();
+    int64_t young = atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed);
+    rcgc__gc_for_each_young(add_young_delta, &young);
+    out[0] = young < 0 ? 0 : young > UINT32_MAX ? UINT32_MAX : (unsigned)young;
+    out[1] = (unsigned)rcgc__gc.count[1];
+    out[2] = (unsigned)rcgc__gc.count[2];
+    rcgc__gc_unlock();
+}
+
+int rcgc__gc_generation_due(void) {
+    unsigned threshold1 = atomic_load_explicit(&rcgc__gc_threshold[1], memory_order_relaxed);
+    unsigned threshold2 = atomic_load_explicit(&rcgc__gc_threshold[2], memory_order_relaxed);
+    /* Seed 000: the collection whose counter *reaches* its threshold when
+     * this one is counted, (699, 9, 0) + 1 -> collect(1). */
+    if (rcgc__gc.count[1] + 1 < threshold1)
+        return 0;
+    if (rcgc__gc.count[2] + 1 < threshold2)
+        return 1;
+    /* CPython: a full collection waits until what was promoted since the
+     * last one is a quarter of what that one left, so building a large
+     * structure is not quadratic. */
+    if (rcgc__gc.long_lived_pending < rcgc__gc.long_lived_total / 4)
+        return 1;
+    return 2;
+}
+
+/* ------------------------------------------------------------------ Debug */
+
+void rcgc_set_debug(unsigned flags) {
+    atomic_store_explicit(&rcgc__gc.debug, flags, memory_order_relaxed);
+}
+
+unsigned rcgc_get_debug(void) {
+    return atomic_load_explicit(&rcgc__gc.debug, memory_order_relaxed);
+}
+
+void rcgc_set_debug_stream(FILE *stream) {
+    rcgc__gc_lock();
+    rcgc__gc.debug_stream = stream;
+    rcgc__gc_unlock();
+}
+
+FILE *rcgc__gc_debug_stream(void) {
+    return rcgc__gc.debug_stream != NULL ? rcgc__gc.debug_stream : stderr;
+}
+
+/* ----------------------------------------------------------- Garbage list */
+
+bool rcgc__gc_garbage_append(rcgc_object *obj) {
+    struct gc_state *gc = &rcgc__gc;
+    if (gc->garbage_length == gc->garbage_capacity) {
+        size_t capacity = gc->garbage_capacity ? gc->garbage_capacity * 2 : 16;
+        // NOLINTNEXTLINE(bugprone-sizeof-expression): an array of object pointers
+        rcgc_object **grown = rcgc_raw_realloc(gc->garbage, capacity * sizeof(rcgc_object *));
+        if (grown == NULL)
+            return false;
+        gc->garbage = grown;
+        gc->garbage_capacity = capacity;
+    }
+    gc->garbage[gc->garbage_length++] = obj;
+    return true;
+}
+
+size_t rcgc_garbage_count(void) {
+    rcgc__gc_lock();
+    size_t count = rcgc__gc.garbage_length;
+    rcgc__gc_unlock();
+    return count;
+}
+
+rcgc_object *rcgc_garbage_get(size_t index) {
+    rcgc__gc_lock();
+    rcgc_object *obj = index < rcgc__gc.garbage_length ? rcgc__gc.garbage[index] : NULL;
+    if (obj != NULL)
+        rcgc_incref(obj);
+    rcgc__gc_unlock();
+    if (obj == NULL)
+        errno = ERANGE;
+    return obj;
+}
+
+size_t rcgc_garbage_clear(void) {
+    rcgc__gc_lock();
+    rcgc_object **list = rcgc__gc.garbage;
+    size_t length = rcgc__gc.garbage_length;
+    rcgc__gc.garbage = NULL;
+    rcgc__gc.garbage_length = rcgc__gc.garbage_capacity = 0;
+    rcgc__gc_unlock();
+    /* The drops run hooks, which may use the collector's API. */
+    for (size_t i = 0; i < length; i++)
+        rcgc_decref(list[i]);
+    rcgc_raw_free(list);
+    return length;
+}
+
+/* -------------------------------------------------------------- Callbacks */
+
+struct gc_callback {
+    rcgc_gc_callback_fn fn;
+    void *arg;
+};
+
+static struct gc_callback *callbacks; /* gc_mutex */
+static size_t callback_count, callback_capacity;
+
+int rcgc_callback_add(rcgc_gc_callback_fn callback, void *arg) {
+    rcgc__gc_lock();
+    if (callback_count == callback_capacity) {
+        size_t capacity = callback_capacity ? callback_capacity * 2 : 4;
+        struct gc_callback *grown = rcgc_raw_realloc(callbacks, capacity * sizeof *grown);
+        if (grown == NULL) {
+            rcgc__gc_unlock();
+            errno = ENOMEM;
+            return -1;
+        }
+        callbacks = grown;
+        callback_capacity = capacity;
+    }
+    callbacks[callback_count++] = (struct gc_callback){callback, arg};
+    rcgc__gc_unlock();
+    return 0;
+}
+
+int rcgc_callback_remove(rcgc_gc_callback_fn callback, void *arg) {
+    rcgc__gc_lock();
+    for (size_t i = 0; i < callback_count; i++)
+        if (callbacks[i].fn == callback && callbacks[i].arg == arg) {
+            memmove(&callbacks[i], &callbacks[i + 1], (callback_count - i - 1) * sizeof *callbacks);
+            callback_count--;
+            rcgc__gc_unlock();
+            return 0;
+        }
+    rcgc__gc_unlock();
+    errno = ENOENT;
+    return -1;
+}
+
+void rcgc__gc_run_callbacks(enum rcgc_gc_phase phase, const rcgc_gc_info *info) {
+    /* A copy: a callback may add or remove callbacks. */
+    size_t count = callback_count;
+    if (count == 0)
+        return;
+    struct gc_callback stack_copy[8];
+    struct gc_callback *copy =
+        count <= 8 ? stack_copy : rcgc_raw_malloc(count * sizeof(struct gc_callback));
+    if (copy == NULL)
+        return;
+    memcpy(copy, callbacks, count * sizeof *copy);
+    for (size_t i = 0; i < count; i++)
+        copy[i].fn(phase, info, copy[i].arg);
+    if (copy != stack_copy)
+        rcgc_raw_free(copy);
+}
+
+/* ------------------------------------------------------------- Statistics */
+
+void rcgc_get_stats(rcgc_gc_stats out[RCGC_GENERATIONS]) {
+    rcgc__gc_lock();
+    memcpy(out, rcgc__gc.stats, sizeof rcgc__gc.stats);
+    rcgc__gc_unlock();
+}
+
+void rcgc_print_gc_stats(FILE *stream) {
+    unsigned count[RCGC_GENERATIONS], threshold[RCGC_GENERATIONS];
+    rcgc_gc_stats stats[RCGC_GENERATIONS];
+    rcgc_get_count(count);
+    rcgc_get_threshold(threshold);
+    rcgc_get_stats(stats);
+    fprintf(stream, "rcgc collector: %s, debug flags %u\n",
+            rcgc_is_enabled() ? "enabled" : "disabled", rcgc_get_debug());
+    fprintf(stream, "generation  count  threshold  collections   collected  uncollectable"
+                    "  total pause ms  max pause us\n");
+    for (int i = 0; i < RCGC_GENERATIONS; i++)
+        fprintf(stream, "%10d %6u %10u %12llu %11llu %14llu %15.3f %13.1f\n", i, count[i],
+                threshold[i], (unsigned long long)stats[i].collections,
+                (unsigned long long)stats[i].collected, (unsigned long long)stats[i].uncollectable,
+                (double)stats[i].total_pause_ns / 1e6, (double)stats[i].max_pause_ns / 1e3);
+    fprintf(stream, "garbage list: %zu objects\n", rcgc_garbage_count());
+}

@@ -1,0 +1,164 @@
+/* src/gc/table.c - generation tables: chunked arrays of object pointers
+ * whose slots never move between stops of the world.
+ *
+ * Owned by one thread at a time: a table's length, cursor and directory
+ * (a young table's owner, or the collector under gc_mutex, or the stopper).
+ * Shared: the slots themselves, into which untracking threads store NULL;
+ * they find the slot through the directory entries written when the slot's
+ * chunk was added, before the object could reach them.
+ *
+ * Memory comes from the raw layer (libc): the tables must not be made of
+ * the objects' own pools, whose purges they would keep alive.
+ */
+#include "gc/gc_internal.h"
+
+#include <rcgc/raw.h>
+
+#include <errno.h>
+#include <string.h>
+
+/* The chunk holding slot @index, allocating it (and its directory page) if
+ * needed. */
+static rcgc_object **chunk_for(struct gc_table *table, uint32_t index, bool allocate) {
+    uint32_t chunk = index >> GC_CHUNK_BITS;
+    uint32_t page = chunk >> GC_PAGE_BITS;
+    if (page >= GC_TABLE_PAGES) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (table->pages[page] == NULL) {
+        if (!allocate)
+            return NULL;
+        // NOLINTNEXTLINE(bugprone-sizeof-expression): an array of chunk pointers
+        table->pages[page] = rcgc_raw_calloc(GC_PAGE_CHUNKS, sizeof(rcgc_object **));
+        if (table->pages[page] == NULL)
+            return NULL;
+    }
+    rcgc_object ***entry = &table->pages[page][chunk & (GC_PAGE_CHUNKS - 1)];
+    if (*entry == NULL) {
+        if (!allocate)
+            return NULL;
+        // NOLINTNEXTLINE(bugprone-sizeof-expression): an array of object pointers
+        *entry = rcgc_raw_malloc(GC_CHUNK_SLOTS * sizeof(rcgc_object *));
+        if (*entry == NULL)
+            return NULL;
+        table->chunks++;
+    }
+    return *entry;
+}
+
+bool rcgc__gc_table_grow(struct gc_table *table) {
+    if ((uint64_t)table->length + 1 > GC_TABLE_MAX_SLOTS) {
+        errno = ENOMEM;
+        return false;
+    }
+    rcgc_object **chunk = chunk_for(table, table->length, true);
+    if (chunk == NULL)
+        return false;
+    table->cursor = chunk + (table->length & (GC_CHUNK_SLOTS - 1));
+    table->limit = chunk + GC_CHUNK_SLOTS;
+    return true;
+}
+
+bool rcgc__gc_table_reserve(struct gc_table *table, uint64_t count) {
+    uint64_t end = (uint64_t)table->length + count;
+    if (end > GC_TABLE_MAX_SLOTS) {
+        errno = ENOMEM;
+        return false;
+    }
+    for (uint64_t index = table->length; index < end; index += GC_CHUNK_SLOTS)
+        if (chunk_for(table, (uint32_t)index, true) == NULL)
+            return false;
+    if (end > 0 && chunk_for(table, (uint32_t)(end - 1), true) == NULL)
+        return false;
+    return true;
+}
+
+void rcgc__gc_table_truncate(struct gc_table *table, uint32_t length) {
+    table->length = length;
+    /* The next append finds its chunk again (it is kept). */
+    table->cursor = table->limit = NULL;
+    if (length % GC_CHUNK_SLOTS != 0) {
+        rcgc_object **chunk = chunk_for(table, length, false);
+        table->cursor = chunk + (length & (GC_CHUNK_SLOTS - 1));
+        table->limit = chunk + GC_CHUNK_SLOTS;
+    }
+}
+
+void rcgc__gc_table_trim(struct gc_table *table, uint32_t spare) {
+    uint64_t keep = ((uint64_t)table->length + GC_CHUNK_SLOTS - 1) / GC_CHUNK_SLOTS + spare;
+    uint64_t total = (uint64_t)GC_TABLE_PAGES * GC_PAGE_CHUNKS;
+    for (uint64_t chunk = keep; chunk < total && table->chunks > keep; chunk++) {
+        uint64_t page = chunk >> GC_PAGE_BITS;
+        if (table->pages[page] == NULL) {
+            chunk = ((page + 1) << GC_PAGE_BITS) - 1;
+            continue;
+        }
+        rcgc_object ***entry = &table->pages[page][chunk & (GC_PAGE_CHUNKS - 1)];
+        if (*entry != NULL) {
+            rcgc_raw_free(*entry);
+            *entry = NULL;
+            table->chunks--;
+        }
+        if ((chunk & (GC_PAGE_CHUNKS - 1)) == GC_PAGE_CHUNKS - 1 || table->chunks <= keep) {
+            /* A directory page with no chunk left goes too. */
+            bool empty = true;
+            for (uint32_t i = 0; i < GC_PAGE_CHUNKS && empty; i++)
+                empty = table->pages[page][i] == NULL;
+            if (empty) {
+                rcgc_raw_free(table->pages[page]);
+                table->pages[page] = NULL;
+            }
+        }
+    }
+    rcgc__gc_table_truncate(table, table->length);
+}
+
+void rcgc__gc_table_compact(struct gc_table *table, uint32_t from) {
+    uint32_t write = from;
+    for (uint32_t read = from; read < table->length;) {
+        /* A chunk at a time: one directory lookup per 1024 slots. */
+        rcgc_object **slots = gc_table_slot(table, read);
+        uint32_t in_chunk = GC_CHUNK_SLOTS - (read & (GC_CHUNK_SLOTS - 1));
+        uint32_t n = table->length - read < in_chunk ? table->length - read : in_chunk;
+        for (uint32_t i = 0; i < n; i++) {
+            rcgc_object *obj = slots[i];
+            if (obj == NULL)
+                continue;
+            if (write != read + i) {
+                *gc_table_slot(table, write) = obj;
+                atomic_store_explicit(&obj->ob_gc_slot, write, memory_order_relaxed);
+            }
+            write++;
+        }
+        read += n;
+    }
+    rcgc__gc_table_truncate(table, write);
+}
+
+void rcgc__gc_table_move_all(struct gc_table *to, struct gc_table *from) {
+    for (uint32_t read = 0; read < from->length;) {
+        rcgc_object **slots = gc_table_slot(from, read);
+        uint32_t in_chunk = GC_CHUNK_SLOTS - (read & (GC_CHUNK_SLOTS - 1));
+        uint32_t n = from->length - read < in_chunk ? from->length - read : in_chunk;
+        for (uint32_t i = 0; i < n; i++)
+            if (slots[i] != NULL && !gc_table_append(to, slots[i]))
+                rcgc__fatal("rcgc: generation table could not grow during a collection "
+                            "(its room was reserved)");
+        read += n;
+    }
+    rcgc__gc_table_truncate(from, 0);
+}
+
+size_t rcgc__gc_table_live(const struct gc_table *table) {
+    size_t live = 0;
+    for (uint32_t read = 0; read < table->length;) {
+        rcgc_object *const *slots = gc_table_slot(table, read);
+        uint32_t in_chunk = GC_CHUNK_SLOTS - (read & (GC_CHUNK_SLOTS - 1));
+        uint32_t n = table->length - read < in_chunk ? table->length - read : in_chunk;
+        for (uint32_t i = 0; i < n; i++)
+            live += slots[i] != NULL;
+        read += n;
+    }
+    return live;
+}

@@ -1,0 +1,265 @@
+/* src/gc/track.c - tracking: the young tables, untracking from any thread,
+ * count[0] and the automatic trigger, and the collector's lock.
+ *
+ * Owned by one thread: its young table and that table's count delta (the
+ * thread that made the table's record; the collector while stopped).
+ * Shared: every table's slots (NULL stores from untracking threads), the
+ * global count[0] and the settings (C11 atomics), gc_mutex.
+ *
+ * Why young tables are per thread: tracking a new container then writes
+ * only memory the thread owns - no lock and no shared cache line on the
+ * allocation path, which is what lets two threads making objects scale.
+ */
+#include "gc/gc_internal.h"
+
+#include <rcgc/raw.h>
+
+#include <errno.h>
+
+struct gc_table rcgc__gc_old_tables[3] = {
+    {.gen = GEN_MIDDLE},
+    {.gen = GEN_OLD},
+    {.gen = GEN_PERMANENT},
+};
+
+struct gc_table *_Atomic rcgc__gc_young_tables[GC_YOUNG_TABLES];
+
+_Atomic int64_t rcgc__gc_young_count;
+_Atomic unsigned rcgc__gc_threshold[RCGC_GENERATIONS] = {700, 10, 10};
+_Atomic bool rcgc__gc_enabled = true;
+_Atomic bool rcgc__gc_collecting;
+
+_Thread_local bool rcgc__gc_in_collection;
+
+/* One past the highest young table id in use: collections walk no further. */
+static _Atomic uint32_t young_tables_end;
+
+/* The calling thread's young table, cached with the record it belongs to
+ * (a thread that detaches and attaches again may get another record). */
+static _Thread_local struct gc_table *my_young;
+static _Thread_local struct thread_record *my_young_record;
+
+/* ------------------------------------------------------------------ Lock */
+
+static pthread_mutex_t gc_mutex = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local unsigned gc_lock_depth;
+
+void rcgc__gc_lock(void) {
+    if (gc_lock_depth++ > 0)
+        return;
+    /* As a blocked thread: a collector holding the mutex may be stopping
+     * the world, and must not wait for this thread to park. */
+    rcgc_blocking_begin();
+    pthread_mutex_lock(&gc_mutex);
+    rcgc_blocking_end();
+}
+
+void rcgc__gc_unlock(void) {
+    if (--gc_lock_depth == 0)
+        pthread_mutex_unlock(&gc_mutex);
+}
+
+bool rcgc__gc_lock_held(void) { return gc_lock_depth > 0; }
+
+static bool gc_trylock(void) {
+    if (gc_lock_depth > 0 || pthread_mutex_trylock(&gc_mutex) != 0)
+        return false;
+    gc_lock_depth = 1;
+    return true;
+}
+
+/* fork(): the child must not inherit a mutex held by a thread it lacks.
+ * Registered on first use, so after the stop-the-world handlers, whose
+ * prepare therefore runs after this one (pthread_atfork runs prepare
+ * handlers in reverse order): gc_mutex before stw_mutex, as collections
+ * take them. */
+static void fork_prepare(void) {
+    if (gc_lock_depth == 0) {
+        rcgc_blocking_begin();
+        pthread_mutex_lock(&gc_mutex);
+        rcgc_blocking_end();
+    }
+}
+
+static void fork_parent(void) {
+    if (gc_lock_depth == 0)
+        pthread_mutex_unlock(&gc_mutex);
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void register_fork_handlers(void) { pthread_atfork(fork_prepare, fork_parent, fork_parent); }
+
+/* ----------------------------------------------------------- Young tables */
+
+static struct gc_table *young_table_new(uint16_t id) {
+    pthread_once(&fork_once, register_fork_handlers);
+    struct gc_table *table = rcgc_raw_calloc(1, sizeof *table);
+    if (table == NULL)
+        return NULL;
+    table->gen = GEN_YOUNG;
+    table->young_id = id;
+    atomic_store_explicit(&rcgc__gc_young_tables[id], table, memory_order_release);
+    uint32_t end = atomic_load_explicit(&young_tables_end, memory_order_relaxed);
+    while (end < (uint32_t)id + 1 &&
+           !atomic_compare_exchange_weak_explicit(&young_tables_end, &end, (uint32_t)id + 1,
+                                                  memory_order_release, memory_order_relaxed)) {
+    }
+    return table;
+}
+
+struct gc_table *rcgc__gc_my_young_table(void) {
+    struct thread_record *record = rcgc__thread_record();
+    if (RCGC_LIKELY(record == my_young_record && my_young != NULL))
+        return my_young;
+    if (record == NULL)
+        return NULL;
+    uint16_t id = (uint16_t)(record->slot + 1);
+    struct gc_table *table = atomic_load_explicit(&rcgc__gc_young_tables[id], memory_order_acquire);
+    if (table == NULL && (table = young_table_new(id)) == NULL)
+        return NULL;
+    my_young = table;
+    my_young_record = record;
+    return table;
+}
+
+int rcgc__gc_track_new(rcgc_object *obj) {
+    struct gc_table *young = rcgc__gc_my_young_table();
+    if (RCGC_LIKELY(young != NULL)) {
+        if (RCGC_LIKELY(gc_table_append(young, obj)))
+            return 0;
+        return -1;
+    }
+    if (rcgc__thread_record() != NULL)
+        return -1; /* attached, but no memory for the table */
+    /* An unattached thread: the shared young table, under gc_mutex (the
+     * collector holds it while it empties the table). */
+    rcgc__gc_lock();
+    struct gc_table *shared = atomic_load_explicit(&rcgc__gc_young_tables[0], memory_order_acquire);
+    if (shared == NULL)
+        shared = young_table_new(0);
+    bool ok = shared != NULL && gc_table_append(shared, obj);
+    rcgc__gc_unlock();
+    return ok ? 0 : -1;
+}
+
+struct gc_table *rcgc__gc_table_of(const rcgc_object *obj, unsigned gen) {
+    switch (gen) {
+    case GEN_YOUNG:
+        return atomic_load_explicit(&rcgc__gc_young_tables[obj->ob_reserved], memory_order_acquire);
+    case GEN_MIDDLE:
+    case GEN_OLD:
+    case GEN_PERMANENT:
+        return gc_old_table(gen);
+    default:
+        return NULL;
+    }
+}
+
+void rcgc__gc_untrack_tracked(rcgc_object *obj, unsigned gen) {
+    struct gc_table *table = rcgc__gc_table_of(obj, gen);
+    if (table != NULL) {
+        uint32_t slot = atomic_load_explicit(&obj->ob_gc_slot, memory_order_relaxed);
+        rcgc_assert_internal(slot < table->length && *gc_table_slot(table, slot) == obj);
+        *gc_table_slot(table, slot) = NULL;
+    }
+    gc_set_gen(obj, GEN_NONE);
+}
+
+/* ------------------------------------------------------------------ count[0] */
+
+static void flush_delta(struct gc_table *young, int64_t delta) {
+    atomic_store_explicit(&young->count_delta, 0, memory_order_relaxed);
+    int64_t count = atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed);
+    /* Never below zero: a death of an object counted before the last reset
+     * does not make room for more creations (CPython's rule). */
+    while (!atomic_compare_exchange_weak_explicit(&rcgc__gc_young_count, &count,
+                                                  count + delta < 0 ? 0 : count + delta,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
+RCGC_NOINLINE static void maybe_collect(void) {
+    if (!atomic_load_explicit(&rcgc__gc_enabled, memory_order_relaxed) ||
+        atomic_load_explicit(&rcgc__gc_collecting, memory_order_relaxed) ||
+        rcgc__gc_in_collection || rcgc__thread_record() == NULL)
+        return;
+    unsigned threshold = atomic_load_explicit(&rcgc__gc_threshold[0], memory_order_relaxed);
+    if (threshold == 0 ||
+        atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed) < (int64_t)threshold)
+        return;
+    /* Another thread collecting: it resets the count; no need to wait. */
+    if (!gc_trylock())
+        return;
+    if (atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed) >= (int64_t)threshold &&
+        atomic_load_explicit(&rcgc__gc_enabled, memory_order_relaxed))
+        (void)rcgc__gc_collect_locked(rcgc__gc_generation_due());
+    rcgc__gc_unlock();
+}
+
+void rcgc__gc_count_creation(void) {
+    struct gc_table *young = rcgc__gc_my_young_table();
+    if (young == NULL) {
+        atomic_fetch_add_explicit(&rcgc__gc_young_count, 1, memory_order_relaxed);
+        return;
+    }
+    int64_t delta = atomic_load_explicit(&young->count_delta, memory_order_relaxed) + 1;
+    unsigned threshold = atomic_load_explicit(&rcgc__gc_threshold[0], memory_order_relaxed);
+    int64_t global = atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed);
+    if (RCGC_LIKELY(delta < GC_COUNT_BATCH && (threshold == 0 || global + delta < threshold))) {
+        atomic_store_explicit(&young->count_delta, delta, memory_order_relaxed);
+        return;
+    }
+    flush_delta(young, delta);
+    maybe_collect();
+}
+
+void rcgc__gc_count_death(void) {
+    struct gc_table *young = rcgc__thread_record() != NULL ? rcgc__gc_my_young_table() : NULL;
+    if (young == NULL) {
+        int64_t count = atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed);
+        while (count > 0 &&
+               !atomic_compare_exchange_weak_explicit(&rcgc__gc_young_count, &count, count - 1,
+                                                      memory_order_relaxed, memory_order_relaxed)) {
+        }
+        return;
+    }
+    int64_t delta = atomic_load_explicit(&young->count_delta, memory_order_relaxed);
+    if (atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed) + delta <= 0)
+        return; /* already zero, as far as this thread can tell */
+    if (--delta > -GC_COUNT_BATCH)
+        atomic_store_explicit(&young->count_delta, delta, memory_order_relaxed);
+    else
+        flush_delta(young, delta);
+}
+
+/* -------------------------------------------------------------- Public API */
+
+void rcgc_track(rcgc_object *obj) {
+    const rcgc_type *type = obj->ob_type;
+    if ((type->flags & RCGC_TYPE_GC) == 0 || type->traverse == NULL)
+        rcgc__report_object(
+            obj, "tracked, but its type has no RCGC_TYPE_GC flag or traverse hook:", "rcgc_track");
+    if (gc_gen_of(gc_flags_load(obj)) != GEN_NONE)
+        return;
+    if (rcgc__gc_track_new(obj) != 0)
+        rcgc__report_object(obj, "could not be tracked (out of memory):", "rcgc_track");
+}
+
+void rcgc_untrack(rcgc_object *obj) { rcgc__gc_untrack_if_tracked(obj); }
+
+bool rcgc_is_tracked(const rcgc_object *obj) {
+    unsigned gen = gc_gen_of(gc_flags_load(obj));
+    return gen != GEN_NONE;
+}
+
+bool rcgc_is_finalized(const rcgc_object *obj) { return (gc_flags_load(obj) & OBJ_FINALIZED) != 0; }
+
+void rcgc__gc_for_each_young(void (*visit)(struct gc_table *table, void *arg), void *arg) {
+    uint32_t end = atomic_load_explicit(&young_tables_end, memory_order_acquire);
+    for (uint32_t id = 0; id < end; id++) {
+        struct gc_table *table =
+            atomic_load_explicit(&rcgc__gc_young_tables[id], memory_order_acquire);
+        if (table != NULL)
+            visit(table, arg);
+    }
+}
