@@ -13,6 +13,8 @@
  */
 #include "raw/raw_internal.h"
 
+#include "demo_gc.h"
+
 #include <rcgc.h>
 
 #include <errno.h>
@@ -281,8 +283,8 @@ static void show_long_chain(void) {
 }
 
 int main(void) {
-    printf("rcgc %s demo (layers 1 to 3), page size %zu B\n\n", rcgc_version_string(),
-           rcgc_page_size());
+    printf("rcgc %s demo (layers 1 to 3 and the collector), page size %zu B\n\n",
+           rcgc_version_string(), rcgc_page_size());
     show_portable_rules();
     if (show_return_to_os() != 0)
         return 1;
@@ -300,6 +302,8 @@ int main(void) {
     rcgc_thread_attach();
     show_shared_objects();
     show_long_chain();
+    if (show_collector() != 0)
+        return 1;
     rcgc_thread_detach();
     return 0;
 }

@@ -9,15 +9,30 @@ struct pair {
     rcgc_object *left, *right;
 };
 
-static void pair_clear(rcgc_object *self) { /* drop the references it holds */
+/* What the cycle collector needs: the references it holds... */
+static void pair_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg) {
     struct pair *p = (struct pair *)self;
-    rcgc_xdecref(p->left);
-    rcgc_xdecref(p->right);
-    p->left = p->right = NULL;
+    if (p->left != NULL)
+        visit(p->left, arg);
+    if (p->right != NULL)
+        visit(p->right, arg);
 }
 
-static const rcgc_type pair_type = {
-    .name = "pair", .size = sizeof(struct pair), .clear = pair_clear, .freelist_max = 64};
+/* ...and how to drop them (at death, and to break a garbage cycle). */
+static void pair_clear(rcgc_object *self) {
+    struct pair *p = (struct pair *)self;
+    rcgc_object *left = p->left, *right = p->right;
+    p->left = p->right = NULL;
+    rcgc_xdecref(left);
+    rcgc_xdecref(right);
+}
+
+static const rcgc_type pair_type = {.name = "pair",
+                                    .size = sizeof(struct pair),
+                                    .flags = RCGC_TYPE_GC,
+                                    .traverse = pair_traverse,
+                                    .clear = pair_clear,
+                                    .freelist_max = 64};
 
 int main(void) {
     rcgc_thread_attach(); /* before touching objects */
@@ -30,9 +45,16 @@ int main(void) {
     rcgc_incref(&leaf->head); /* and a second one for us */
     root->right = &leaf->head;
     printf("leaf refcount %zu\n", rcgc_refcount(&leaf->head)); /* 2 */
-
     rcgc_decref(&root->head); /* root dies; clear drops both references */
-    printf("all released\n");
+
+    /* A cycle: the pair holds itself, so its count never reaches zero. */
+    struct pair *loop = (struct pair *)rcgc_new(&pair_type);
+    if (loop == NULL)
+        return 1;
+    loop->left = &loop->head; /* takes over our reference */
+    rcgc_incref(&loop->head);
+    loop->right = &loop->head;
+    printf("collected %td\n", rcgc_collect(2)); /* 1: the collector frees it */
     rcgc_thread_detach();
     return 0;
 }

@@ -48,14 +48,19 @@ typedef void (*rcgc_visit_fn)(rcgc_object *referent, void *arg);
  * struct rcgc_type - what rcgc needs to know about a kind of object.
  * @name: shown in reports ("<pair 0x...>"); not NULL.
  * @size: bytes of an instance, the rcgc_object header included.
- * @flags: RCGC_TYPE_GC for containers the cycle collector tracks,
- *   RCGC_TYPE_LEGACY_FINALIZER for finalizers that make a cycle
+ * @flags: RCGC_TYPE_GC for containers the cycle collector tracks (see
+ *   rcgc/gc.h), RCGC_TYPE_LEGACY_FINALIZER for finalizers that make a cycle
  *   uncollectable (CPython's __del__ before PEP 442).
  * @traverse: calls visit(referent, arg) for every object reference held;
- *   NULL for objects that hold none.
- * @clear: drops every object reference held (rcgc_decref, set to NULL);
- *   runs when the object dies, after @finalize. NULL: nothing to drop.
- * @finalize: runs once per object, ever, when its count first reaches zero;
+ *   NULL for objects that hold none. The collector calls it with the world
+ *   stopped: it must only read the object and call visit (no locks, no
+ *   allocation, no reference counting).
+ * @clear: drops every object reference held (set the field to NULL, then
+ *   rcgc_decref); runs when the object dies, after @finalize, and when the
+ *   collector breaks a garbage cycle, so it must be safe to run twice.
+ *   NULL: nothing to drop (a GC type without one cannot free its cycles).
+ * @finalize: runs once per object, ever: when its count first reaches zero,
+ *   or when the collector finds it in garbage (PEP 442), whichever is first;
  *   it may store new references to the object (resurrect it), in which
  *   case the object lives on and the next death skips @finalize. NULL: none.
  * @release: frees resources that are not objects, just before the memory
@@ -112,9 +117,10 @@ enum rcgc_rc_mode {
  *   offset  field           meaning
  *   0       ob_tid          owning thread's id; 0: no owner (all counts in
  *                           ob_ref_shared)
- *   4       ob_flags        rc mode (bits 0-1), finalized (bit 2), the
- *                           collector's bits (issue 5)
- *   6       ob_reserved     0
+ *   4       ob_flags        rc mode (bits 0-1), finalized (bit 2), made by
+ *                           rcgc_new (bit 3), generation (bits 4-6)
+ *   6       ob_reserved     for a young tracked object, whose young table
+ *                           holds it (the creating thread's)
  *   8       ob_ref_local    the owner's count; only the owner writes it
  *   12      ob_gc_slot      the collector's index for tracked objects
  *   16      ob_ref_shared   other threads' count << 2 | QUEUED | MERGED

@@ -58,6 +58,7 @@ struct collection {
     rcgc_object **held; /* unreachable and collectable, one reference each */
     uint32_t held_count;
     uint32_t uncollectable_first, uncollectable; /* in the target, after step 4 */
+    bool legacy_found, finalizer_found;
     size_t collected;
     rcgc_object *dead;
     size_t generation_sizes[4]; /* for RCGC_DEBUG_STATS: 0, 1, 2, permanent */
@@ -143,12 +144,59 @@ static void reset_young(struct gc_table *table, void *arg) {
     atomic_store_explicit(&table->count_delta, 0, memory_order_relaxed);
 }
 
+/* Append @from's entries to the target with their counts: step 3 starts
+ * here, so each header is visited once for both (with millions of
+ * candidates, every pass over the headers is a cache miss per object). */
+static void move_in(struct collection *c, struct gc_table *from) {
+    struct gc_table *target = c->target;
+    for (uint32_t read = 0; read < from->length;) {
+        rcgc_object **slots = gc_table_slot(from, read);
+        uint32_t in_chunk = GC_CHUNK_SLOTS - (read & (GC_CHUNK_SLOTS - 1));
+        uint32_t n = from->length - read < in_chunk ? from->length - read : in_chunk;
+        for (uint32_t i = 0; i < n; i++) {
+            rcgc_object *obj = slots[i];
+            if (obj == NULL)
+                continue;
+            c->refs[target->length - c->base] = count_for_collection(obj);
+            if (!gc_table_append(target, obj))
+                rcgc__fatal("rcgc: generation table could not grow during a collection "
+                            "(its room was reserved)");
+        }
+        read += n;
+    }
+    rcgc__gc_table_truncate(from, 0);
+}
+
 static void move_young(struct gc_table *table, void *arg) {
-    struct collection *c = arg;
-    rcgc__gc_table_move_all(c->target, table);
+    move_in(arg, table);
     rcgc__gc_table_trim(table, 1);
 }
 
+/* A full collection's own generation: squeezed in place, counted. */
+static void compact_old(struct collection *c) {
+    struct gc_table *old = c->target;
+    uint32_t write = 0;
+    for (uint32_t read = 0; read < old->length;) {
+        rcgc_object **slots = gc_table_slot(old, read);
+        uint32_t in_chunk = GC_CHUNK_SLOTS - (read & (GC_CHUNK_SLOTS - 1));
+        uint32_t n = old->length - read < in_chunk ? old->length - read : in_chunk;
+        for (uint32_t i = 0; i < n; i++) {
+            rcgc_object *obj = slots[i];
+            if (obj == NULL)
+                continue;
+            c->refs[write] = count_for_collection(obj);
+            if (write != read + i) {
+                *gc_table_slot(old, write) = obj;
+                atomic_store_explicit(&obj->ob_gc_slot, write, memory_order_relaxed);
+            }
+            write++;
+        }
+        read += n;
+    }
+    rcgc__gc_table_truncate(old, write);
+}
+
+/* Returns false, with nothing moved, when memory runs out. */
 static bool gather_candidates(struct collection *c) {
     struct gc_table *middle = gc_old_table(GEN_MIDDLE), *old = gc_old_table(GEN_OLD);
     rcgc__gc_table_trim(middle, 8);
@@ -159,13 +207,15 @@ static bool gather_candidates(struct collection *c) {
     c->target = gc_old_table(c->target_gen);
     if (c->generation >= 1)
         incoming += middle->length;
-    if (c->generation == 2)
-        rcgc__gc_table_compact(old, 0);
-    if (!rcgc__gc_table_reserve(c->target, incoming))
+    uint64_t most = incoming + (c->generation == 2 ? old->length : 0);
+    if (most > UINT32_MAX || !rcgc__gc_table_reserve(c->target, incoming) ||
+        !scratch_reserve(c, (uint32_t)most))
         return false;
     c->base = c->generation == 2 ? 0 : c->target->length;
+    if (c->generation == 2)
+        compact_old(c);
     if (c->generation >= 1) {
-        rcgc__gc_table_move_all(old, middle);
+        move_in(c, middle);
         rcgc__gc_table_trim(middle, 8);
     }
     rcgc__gc_for_each_young(move_young, c);
@@ -202,8 +252,7 @@ static void mark_visit(rcgc_object *referent, void *arg) {
 
 /* Returns how many candidates are unreachable. */
 static uint32_t trial_deletion(struct collection *c) {
-    for (uint32_t i = 0; i < c->count; i++)
-        c->refs[i] = count_for_collection(candidate(c, i));
+    /* refs[] holds each candidate's count already (gather_candidates). */
     for (uint32_t i = 0; i < c->count; i++)
         traverse(candidate(c, i), subtract_visit, c);
     c->top = 0;
@@ -235,10 +284,17 @@ static uint32_t trial_deletion(struct collection *c) {
 
 /* ------------------------------------- Step 4: split off the unreachable */
 
+/* One pass over each unreachable object's header does all that step 4
+ * needs of it: with millions of them, every extra pass is a cache miss
+ * per object. */
 static void hold(struct collection *c, rcgc_object *obj) {
     atomic_store_explicit(&obj->ob_gc_slot, c->held_count, memory_order_relaxed);
     gc_set_gen(obj, GEN_HELD);
     c->held[c->held_count++] = obj;
+    rcgc_incref(obj);
+    const rcgc_type *type = obj->ob_type;
+    c->legacy_found |= (type->flags & RCGC_TYPE_LEGACY_FINALIZER) != 0;
+    c->finalizer_found |= type->finalize != NULL && (gc_flags_load(obj) & OBJ_FINALIZED) == 0;
 }
 
 /* Survivors stay in the target (compacted); the unreachable are held. */
@@ -305,20 +361,18 @@ static void separate_uncollectable(struct collection *c) {
         traverse(*gc_table_slot(c->target, c->stack[--c->top]), legacy_visit, c);
     c->uncollectable = c->target->length - c->uncollectable_first;
     compact_held(c);
+    /* Each keeps the reference hold() took if the garbage list takes it;
+     * dropping it cannot kill the object: its cycle holds it. */
     bool save_all = (c->debug & RCGC_DEBUG_SAVEALL) != 0;
     for (uint32_t i = c->uncollectable_first; i < c->target->length; i++) {
         rcgc_object *obj = *gc_table_slot(c->target, i);
-        if (!save_all && (obj->ob_type->flags & RCGC_TYPE_LEGACY_FINALIZER) == 0)
-            continue;
-        rcgc_incref(obj);
-        if (!rcgc__gc_garbage_append(obj))
-            rcgc_decref(obj); /* cannot die: its cycle holds it; stays in the target */
+        if ((!save_all && (obj->ob_type->flags & RCGC_TYPE_LEGACY_FINALIZER) == 0) ||
+            !rcgc__gc_garbage_append(obj))
+            rcgc_decref(obj);
     }
 }
 
 static bool find_unreachable(struct collection *c) {
-    if (!scratch_reserve(c, c->count))
-        return false;
     uint32_t unreachable = trial_deletion(c);
     c->held = NULL;
     c->held_count = 0;
@@ -330,9 +384,8 @@ static bool find_unreachable(struct collection *c) {
     if (c->held == NULL)
         return false; /* everything survives this time */
     split_unreachable(c);
-    separate_uncollectable(c);
-    for (uint32_t k = 0; k < c->held_count; k++)
-        rcgc_incref(c->held[k]);
+    if (c->legacy_found)
+        separate_uncollectable(c);
     return true;
 }
 
@@ -413,13 +466,11 @@ static void return_resurrected(struct collection *c) {
  * the collector's, under gc_mutex (G2). */
 static void delete_garbage(struct collection *c) {
     bool save_all = (c->debug & RCGC_DEBUG_SAVEALL) != 0;
-    for (uint32_t k = 0; k < c->held_count; k++)
-        if (is_held(c->held[k]))
-            c->collected++;
     if (save_all) {
         for (uint32_t k = 0; k < c->held_count; k++) {
             rcgc_object *obj = c->held[k];
             if (is_held(obj)) {
+                c->collected++;
                 if (!gc_table_append(c->target, obj))
                     rcgc__fatal("rcgc: generation table could not grow during a collection");
                 if (rcgc__gc_garbage_append(obj))
@@ -431,7 +482,10 @@ static void delete_garbage(struct collection *c) {
     }
     for (uint32_t k = 0; k < c->held_count; k++) {
         rcgc_object *obj = c->held[k];
-        if (is_held(obj) && obj->ob_type->clear != NULL)
+        if (!is_held(obj))
+            continue;
+        c->collected++;
+        if (obj->ob_type->clear != NULL)
             obj->ob_type->clear(obj);
     }
     for (uint32_t k = 0; k < c->held_count; k++) {
@@ -501,7 +555,7 @@ ptrdiff_t rcgc__gc_collect_locked(int generation) {
     if (c.debug & RCGC_DEBUG_COLLECTABLE)
         for (uint32_t k = 0; k < c.held_count; k++)
             print_object("collectable", c.held[k]);
-    if (run_finalizers(&c)) {
+    if (c.finalizer_found && run_finalizers(&c)) {
         return_resurrected(&c);
         rcgc__death_list_run(c.dead);
         c.dead = NULL;
