@@ -213,14 +213,24 @@ static bool freelist_keep(rcgc_object *obj, const rcgc_type *type, uint16_t flag
 
 /* Run @obj's finalizer with one reference held for it, unowned, so any
  * thread may resurrect it through the ordinary counting paths. True when
- * the object lives on. */
+ * the object lives on; after the finalizer, nothing is written to an
+ * object that lives on (another thread may already be killing it).
+ *
+ * A container is tracked again for the finalizer's duration, before
+ * anything can see it (CPython's subtype_dealloc does the same): if the
+ * finalizer stores it somewhere, the collector must know it, and tracking
+ * it afterwards would race with its next death on another thread. */
 static bool finalize_resurrects(rcgc_object *obj) {
     uint16_t flags = atomic_load_explicit(&obj->ob_flags, memory_order_relaxed);
     atomic_store_explicit(&obj->ob_flags, (uint16_t)(flags | OBJ_FINALIZED), memory_order_relaxed);
     atomic_store_explicit(&obj->ob_tid, 0, memory_order_relaxed);
     atomic_store_explicit(&obj->ob_ref_local, 0, memory_order_relaxed);
     atomic_store_explicit(&obj->ob_ref_shared, REF_ONE | REF_MERGED, memory_order_relaxed);
-    obj->ob_type->finalize(obj);
+    const rcgc_type *type = obj->ob_type;
+    if ((type->flags & RCGC_TYPE_GC) != 0 && type->traverse != NULL)
+        (void)rcgc__gc_track_new(obj); /* out of memory: it stays untracked */
+    type->finalize(obj);
+    bool deferred = (flags & OBJ_MODE_MASK) == RCGC_RC_DEFERRED;
     int64_t left =
         atomic_fetch_sub_explicit(&obj->ob_ref_shared, REF_ONE, memory_order_acq_rel) - REF_ONE;
     if (left < REF_MERGED)
@@ -228,23 +238,21 @@ static bool finalize_resurrects(rcgc_object *obj) {
                             "refcount below zero (its finalizer dropped a reference it "
                             "did not hold) on",
                             "rcgc_decref");
-    return left != REF_MERGED;
-}
-
-/* A finalizer resurrected @obj: the collector must see it again. */
-RCGC_NOINLINE static void track_resurrected(rcgc_object *obj) {
-    if ((obj->ob_type->flags & RCGC_TYPE_GC) != 0 && obj->ob_type->traverse != NULL &&
-        !rcgc_is_tracked(obj))
-        (void)rcgc__gc_track_new(obj); /* out of memory: it stays untracked */
+    if (left != REF_MERGED)
+        return true;
+    /* A deferred object's new references may sit in some thread's table:
+     * only a sync, with every table applied, can tell it is dead. */
+    if (deferred && rcgc__deferred_register(obj) == 0)
+        return true;
+    rcgc__gc_untrack_if_tracked(obj);
+    return false;
 }
 
 static inline __attribute__((always_inline)) void die_now(rcgc_object *obj) {
     const rcgc_type *type = obj->ob_type;
     uint16_t flags = atomic_load_explicit(&obj->ob_flags, memory_order_relaxed);
-    if (type->finalize != NULL && (flags & OBJ_FINALIZED) == 0 && finalize_resurrects(obj)) {
-        track_resurrected(obj);
+    if (type->finalize != NULL && (flags & OBJ_FINALIZED) == 0 && finalize_resurrects(obj))
         return;
-    }
     if (type->clear != NULL)
         type->clear(obj);
     if (type->release != NULL)
