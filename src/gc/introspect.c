@@ -19,6 +19,8 @@ static void add_length(struct gc_table *table, void *arg) { *(uint64_t *)arg += 
 static void move_into_permanent(struct gc_table *table, void *arg) {
     (void)arg;
     rcgc__gc_table_move_all(gc_old_table(GEN_PERMANENT), table);
+    if (table->gen == GEN_YOUNG)
+        atomic_store_explicit(&table->count_delta, 0, memory_order_relaxed);
 }
 
 void rcgc_freeze(void) {
