@@ -140,8 +140,9 @@ static void count_young_live(struct gc_table *table, void *arg) {
 }
 
 static void reset_young(struct gc_table *table, void *arg) {
-    (void)arg;
     atomic_store_explicit(&table->count_delta, 0, memory_order_relaxed);
+    if (*(const int *)arg == 2)
+        atomic_store_explicit(&table->pending_deaths, 0, memory_order_relaxed);
 }
 
 /* Append @from's entries to the target with their counts: step 3 starts
@@ -170,6 +171,7 @@ static void move_in(struct collection *c, struct gc_table *from) {
 static void move_young(struct gc_table *table, void *arg) {
     move_in(arg, table);
     rcgc__gc_table_trim(table, 1);
+    table->compact_at = GC_YOUNG_COMPACT_MIN;
 }
 
 /* A full collection's own generation: squeezed in place, counted. */
@@ -225,7 +227,7 @@ static bool gather_candidates(struct collection *c) {
 
 static void reset_counters(int generation) {
     atomic_store_explicit(&rcgc__gc_young_count, 0, memory_order_relaxed);
-    rcgc__gc_for_each_young(reset_young, NULL);
+    rcgc__gc_for_each_young(reset_young, &generation);
     for (int i = 1; i <= generation; i++)
         rcgc__gc.count[i] = 0;
     if (generation + 1 < RCGC_GENERATIONS)
@@ -288,6 +290,12 @@ static uint32_t trial_deletion(struct collection *c) {
  * needs of it: with millions of them, every extra pass is a cache miss
  * per object. */
 static void hold(struct collection *c, rcgc_object *obj) {
+    /* Another thread's object has its counts merged now, while its owner
+     * is parked: the drops in step 8 are then plain atomic subtractions
+     * instead of one queueing (and one lock of the owner's queue) each. */
+    uint32_t owner = atomic_load_explicit(&obj->ob_tid, memory_order_relaxed);
+    if (owner != 0 && owner != rcgc_tls_thread_id)
+        (void)rcgc__merge_refcount(obj, 0);
     atomic_store_explicit(&obj->ob_gc_slot, c->held_count, memory_order_relaxed);
     gc_set_gen(obj, GEN_HELD);
     c->held[c->held_count++] = obj;
@@ -543,6 +551,8 @@ ptrdiff_t rcgc__gc_collect_locked(int generation) {
     if (gathered) {
         reset_counters(generation);
         found = find_unreachable(&c);
+        if (generation == 2)
+            atomic_store_explicit(&rcgc__gc_pending_from, c.target->length, memory_order_relaxed);
         /* Step 5, weak references: cleared here (a later issue). */
     }
     rcgc__start_the_world();

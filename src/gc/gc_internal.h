@@ -86,6 +86,13 @@ struct gc_table {
     /* Young tables: tracked creations minus deaths by the owning thread not
      * yet added to the global count[0]; the owner writes it, anyone reads. */
     _Atomic int64_t count_delta;
+    /* Young tables: deaths, on the owning thread, of objects promoted to
+     * generation 2 since the last full collection (the 25% rule counts the
+     * pending objects still alive). */
+    _Atomic int64_t pending_deaths;
+    /* Young tables: the length at which the owner squeezes out the slots
+     * of dead objects itself, when no collection has emptied the table. */
+    uint32_t compact_at;
     rcgc_object ***pages[GC_TABLE_PAGES];
 };
 
@@ -147,9 +154,38 @@ extern struct gc_table *_Atomic rcgc__gc_young_tables[GC_YOUNG_TABLES];
 /* The table @obj is in, from its generation bits; NULL for none or held. */
 struct gc_table *rcgc__gc_table_of(const rcgc_object *obj, unsigned gen);
 
+/* The calling thread's young table, cached with the record it belongs to
+ * (a thread that detaches and attaches again may get another record);
+ * read on every tracked creation and death, so inline. */
+extern _Thread_local struct gc_table *rcgc__gc_my_young __attribute__((tls_model("initial-exec")));
+extern _Thread_local struct thread_record *rcgc__gc_my_young_record
+    __attribute__((tls_model("initial-exec")));
+struct gc_table *rcgc__gc_my_young_table_slow(void);
+
+/* The thread's young table, made on first use; NULL when unattached or
+ * when it cannot be made. */
+static inline struct gc_table *rcgc__gc_my_young_table(void) {
+    struct gc_table *young = rcgc__gc_my_young;
+    if (RCGC_LIKELY(young != NULL && rcgc__gc_my_young_record == rcgc__my_record))
+        return young;
+    return rcgc__gc_my_young_table_slow();
+}
+
+/* A young table this long is mostly dead slots when no collection runs
+ * (objects dying by count): its owner squeezes it, stopping the world. */
+#define GC_YOUNG_COMPACT_MIN ((uint32_t)1 << 16)
+
+int rcgc__gc_track_new_slow(rcgc_object *obj);
+
 /* Track a new object of a GC type in the calling thread's young table;
  * -1 with errno = ENOMEM when the table cannot grow. */
-int rcgc__gc_track_new(rcgc_object *obj);
+static inline int rcgc__gc_track_new(rcgc_object *obj) {
+    struct gc_table *young = rcgc__gc_my_young_table();
+    if (RCGC_LIKELY(young != NULL && young->length < young->compact_at &&
+                    gc_table_append(young, obj)))
+        return 0;
+    return rcgc__gc_track_new_slow(obj);
+}
 
 /* Untrack @obj if it is tracked (deaths call it first thing). */
 static inline void rcgc__gc_untrack_if_tracked(rcgc_object *obj);
@@ -178,11 +214,43 @@ extern _Atomic bool rcgc__gc_collecting; /* a collection holds gc_mutex */
 
 /* A tracked object is about to be made / has died (count[0] +1 / -1); the
  * first may run an automatic collection. */
-void rcgc__gc_count_creation(void);
-void rcgc__gc_count_death(void);
+void rcgc__gc_count_creation_slow(void);
+void rcgc__gc_count_death_slow(void);
 
-/* The thread's young table, made on first use; NULL when it cannot be. */
-struct gc_table *rcgc__gc_my_young_table(void);
+static inline void rcgc__gc_count_creation(void) {
+    struct gc_table *young = rcgc__gc_my_young_table();
+    if (RCGC_LIKELY(young != NULL)) {
+        int64_t delta = atomic_load_explicit(&young->count_delta, memory_order_relaxed) + 1;
+        unsigned threshold = atomic_load_explicit(&rcgc__gc_threshold[0], memory_order_relaxed);
+        int64_t global = atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed);
+        if (RCGC_LIKELY(delta < GC_COUNT_BATCH &&
+                        (threshold == 0 || global + delta < (int64_t)threshold))) {
+            atomic_store_explicit(&young->count_delta, delta, memory_order_relaxed);
+            return;
+        }
+    }
+    rcgc__gc_count_creation_slow();
+}
+
+static inline void rcgc__gc_count_death(void) {
+    struct gc_table *young = rcgc__gc_my_young_table();
+    if (RCGC_LIKELY(young != NULL)) {
+        int64_t delta = atomic_load_explicit(&young->count_delta, memory_order_relaxed) - 1;
+        int64_t global = atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed);
+        if (RCGC_LIKELY(delta > -GC_COUNT_BATCH && global + delta >= 0)) {
+            atomic_store_explicit(&young->count_delta, delta, memory_order_relaxed);
+            return;
+        }
+    }
+    rcgc__gc_count_death_slow();
+}
+
+/* Where the objects promoted to generation 2 since the last full
+ * collection start in its table. */
+extern _Atomic uint32_t rcgc__gc_pending_from;
+
+/* The pending objects still alive (gc_mutex held). */
+size_t rcgc__gc_pending_alive(void);
 
 /* ----------------------------------------------------- Collector's state */
 

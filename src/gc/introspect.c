@@ -35,6 +35,7 @@ void rcgc_freeze(void) {
         move_into_permanent(gc_old_table(GEN_MIDDLE), NULL);
         move_into_permanent(gc_old_table(GEN_OLD), NULL);
         rcgc__gc.long_lived_total = rcgc__gc.long_lived_pending = 0;
+        atomic_store_explicit(&rcgc__gc_pending_from, 0, memory_order_relaxed);
         atomic_store_explicit(&rcgc__gc_young_count, 0, memory_order_relaxed);
     }
     rcgc__start_the_world();

@@ -132,8 +132,11 @@ int rcgc__gc_generation_due(void) {
         return 1;
     /* CPython: a full collection waits until what was promoted since the
      * last one is a quarter of what that one left, so building a large
-     * structure is not quadratic. */
-    if (rcgc__gc.long_lived_pending < rcgc__gc.long_lived_total / 4)
+     * structure is not quadratic. Only the promoted objects still alive
+     * count: temporary structures that were promoted and then died by
+     * count (GCBench's trees) hold no garbage a full collection could
+     * find. */
+    if (rcgc__gc_pending_alive() < rcgc__gc.long_lived_total / 4)
         return 1;
     return 2;
 }

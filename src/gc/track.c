@@ -34,10 +34,11 @@ _Thread_local bool rcgc__gc_in_collection;
 /* One past the highest young table id in use: collections walk no further. */
 static _Atomic uint32_t young_tables_end;
 
-/* The calling thread's young table, cached with the record it belongs to
- * (a thread that detaches and attaches again may get another record). */
-static _Thread_local struct gc_table *my_young;
-static _Thread_local struct thread_record *my_young_record;
+_Thread_local struct gc_table *rcgc__gc_my_young __attribute__((tls_model("initial-exec")));
+_Thread_local struct thread_record *rcgc__gc_my_young_record
+    __attribute__((tls_model("initial-exec")));
+
+_Atomic uint32_t rcgc__gc_pending_from;
 
 /* ------------------------------------------------------------------ Lock */
 
@@ -98,6 +99,7 @@ static struct gc_table *young_table_new(uint16_t id) {
         return NULL;
     table->gen = GEN_YOUNG;
     table->young_id = id;
+    table->compact_at = GC_YOUNG_COMPACT_MIN;
     atomic_store_explicit(&rcgc__gc_young_tables[id], table, memory_order_release);
     uint32_t end = atomic_load_explicit(&young_tables_end, memory_order_relaxed);
     while (end < (uint32_t)id + 1 &&
@@ -107,27 +109,42 @@ static struct gc_table *young_table_new(uint16_t id) {
     return table;
 }
 
-struct gc_table *rcgc__gc_my_young_table(void) {
+struct gc_table *rcgc__gc_my_young_table_slow(void) {
     struct thread_record *record = rcgc__thread_record();
-    if (RCGC_LIKELY(record == my_young_record && my_young != NULL))
-        return my_young;
     if (record == NULL)
         return NULL;
     uint16_t id = (uint16_t)(record->slot + 1);
     struct gc_table *table = atomic_load_explicit(&rcgc__gc_young_tables[id], memory_order_acquire);
     if (table == NULL && (table = young_table_new(id)) == NULL)
         return NULL;
-    my_young = table;
-    my_young_record = record;
+    rcgc__gc_my_young = table;
+    rcgc__gc_my_young_record = record;
     return table;
 }
 
-int rcgc__gc_track_new(rcgc_object *obj) {
+/* Objects that die by count leave dead slots behind, which only a
+ * collection squeezes out; with few cycles count[0] stays low and no
+ * collection comes. The owner then squeezes its own table: with the world
+ * stopped, since other threads store into its slots. The next squeeze
+ * waits until the table has doubled, so the cost per creation stays
+ * constant. */
+RCGC_NOINLINE static void compact_own_young(struct gc_table *young) {
+    rcgc__stop_the_world();
+    rcgc__gc_table_compact(young, 0);
+    rcgc__gc_table_trim(young, 1);
+    rcgc__start_the_world();
+    uint64_t next = (uint64_t)young->length * 2;
+    young->compact_at = next < GC_YOUNG_COMPACT_MIN ? GC_YOUNG_COMPACT_MIN
+                        : next > UINT32_MAX         ? UINT32_MAX
+                                                    : (uint32_t)next;
+}
+
+int rcgc__gc_track_new_slow(rcgc_object *obj) {
     struct gc_table *young = rcgc__gc_my_young_table();
-    if (RCGC_LIKELY(young != NULL)) {
-        if (RCGC_LIKELY(gc_table_append(young, obj)))
-            return 0;
-        return -1;
+    if (young != NULL) {
+        if (young->length >= young->compact_at)
+            compact_own_young(young);
+        return gc_table_append(young, obj) ? 0 : -1;
     }
     if (rcgc__thread_record() != NULL)
         return -1; /* attached, but no memory for the table */
@@ -161,8 +178,29 @@ void rcgc__gc_untrack_tracked(rcgc_object *obj, unsigned gen) {
         uint32_t slot = atomic_load_explicit(&obj->ob_gc_slot, memory_order_relaxed);
         rcgc_assert_internal(slot < table->length && *gc_table_slot(table, slot) == obj);
         *gc_table_slot(table, slot) = NULL;
+        if (gen == GEN_OLD &&
+            slot >= atomic_load_explicit(&rcgc__gc_pending_from, memory_order_relaxed)) {
+            struct gc_table *young = rcgc__gc_my_young_table();
+            if (young != NULL)
+                atomic_store_explicit(
+                    &young->pending_deaths,
+                    atomic_load_explicit(&young->pending_deaths, memory_order_relaxed) + 1,
+                    memory_order_relaxed);
+        }
     }
     gc_set_gen(obj, GEN_NONE);
+}
+
+static void add_pending_deaths(struct gc_table *table, void *arg) {
+    *(int64_t *)arg += atomic_load_explicit(&table->pending_deaths, memory_order_relaxed);
+}
+
+size_t rcgc__gc_pending_alive(void) {
+    int64_t deaths = 0;
+    rcgc__gc_for_each_young(add_pending_deaths, &deaths);
+    return deaths >= (int64_t)rcgc__gc.long_lived_pending
+               ? 0
+               : rcgc__gc.long_lived_pending - (size_t)deaths;
 }
 
 /* ------------------------------------------------------------------ count[0] */
@@ -196,25 +234,18 @@ RCGC_NOINLINE static void maybe_collect(void) {
     rcgc__gc_unlock();
 }
 
-void rcgc__gc_count_creation(void) {
+void rcgc__gc_count_creation_slow(void) {
     struct gc_table *young = rcgc__gc_my_young_table();
     if (young == NULL) {
         atomic_fetch_add_explicit(&rcgc__gc_young_count, 1, memory_order_relaxed);
         return;
     }
-    int64_t delta = atomic_load_explicit(&young->count_delta, memory_order_relaxed) + 1;
-    unsigned threshold = atomic_load_explicit(&rcgc__gc_threshold[0], memory_order_relaxed);
-    int64_t global = atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed);
-    if (RCGC_LIKELY(delta < GC_COUNT_BATCH && (threshold == 0 || global + delta < threshold))) {
-        atomic_store_explicit(&young->count_delta, delta, memory_order_relaxed);
-        return;
-    }
-    flush_delta(young, delta);
+    flush_delta(young, atomic_load_explicit(&young->count_delta, memory_order_relaxed) + 1);
     maybe_collect();
 }
 
-void rcgc__gc_count_death(void) {
-    struct gc_table *young = rcgc__thread_record() != NULL ? rcgc__gc_my_young_table() : NULL;
+void rcgc__gc_count_death_slow(void) {
+    struct gc_table *young = rcgc__gc_my_young_table();
     if (young == NULL) {
         int64_t count = atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed);
         while (count > 0 &&
@@ -226,10 +257,7 @@ void rcgc__gc_count_death(void) {
     int64_t delta = atomic_load_explicit(&young->count_delta, memory_order_relaxed);
     if (atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed) + delta <= 0)
         return; /* already zero, as far as this thread can tell */
-    if (--delta > -GC_COUNT_BATCH)
-        atomic_store_explicit(&young->count_delta, delta, memory_order_relaxed);
-    else
-        flush_delta(young, delta);
+    flush_delta(young, delta - 1);
 }
 
 /* -------------------------------------------------------------- Public API */

@@ -38,7 +38,8 @@ size_t rcgc_page_size(void) {
     return page;
 }
 
-static bool is_page_aligned(const void *addr, size_t size) {
+/* Used only by assertions: unused in release builds. */
+static bool __attribute__((unused)) is_page_aligned(const void *addr, size_t size) {
     size_t mask = rcgc_page_size() - 1;
     return ((uintptr_t)addr & mask) == 0 && (size & mask) == 0;
 }
