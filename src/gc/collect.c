@@ -72,7 +72,8 @@ static size_t scratch_bytes;
 
 static bool scratch_reserve(struct collection *c, uint32_t count) {
     size_t need = (size_t)count * (sizeof(int32_t) + sizeof(uint32_t));
-    if (scratch == NULL || need > scratch_bytes || (scratch_bytes > ((size_t)4 << 20) && need < scratch_bytes / 8)) {
+    if (scratch == NULL || need > scratch_bytes ||
+        (scratch_bytes > ((size_t)4 << 20) && need < scratch_bytes / 8)) {
         rcgc_raw_free(scratch);
         scratch_bytes = 0;
         scratch = rcgc_raw_malloc(need > 4096 ? need : 4096);
