@@ -256,11 +256,22 @@ static void mark_visit(rcgc_object *referent, void *arg) {
 /* Returns how many candidates are unreachable. */
 static uint32_t trial_deletion(struct collection *c) {
     /* refs[] holds each candidate's count already (gather_candidates). */
-    for (uint32_t i = 0; i < c->count; i++)
-        traverse(candidate(c, i), subtract_visit, c);
+    for (uint32_t i = 0; i < c->count;) {
+        /* A chunk at a time: one directory lookup per 1024 candidates. */
+        rcgc_object **slots = gc_table_slot(c->target, c->base + i);
+        uint32_t in_chunk = GC_CHUNK_SLOTS - ((c->base + i) & (GC_CHUNK_SLOTS - 1));
+        uint32_t n = c->count - i < in_chunk ? c->count - i : in_chunk;
+        for (uint32_t j = 0; j < n; j++)
+            traverse(slots[j], subtract_visit, c);
+        i += n;
+    }
+    /* From each candidate with an outside reference, in table order, the
+     * objects it reaches: depth first, so a structure is walked while its
+     * memory is warm. */
     c->top = 0;
+    uint32_t reachable = 0;
     for (uint32_t i = 0; i < c->count; i++) {
-        if (c->refs[i] == 0)
+        if (c->refs[i] == 0 || c->refs[i] == REACHABLE)
             continue;
         if (c->refs[i] < 0) {
             /* More references inside than the count says: a traverse hook
@@ -274,13 +285,12 @@ static uint32_t trial_deletion(struct collection *c) {
         }
         c->refs[i] = REACHABLE;
         c->stack[c->top++] = i;
-    }
-    uint32_t reachable = c->top;
-    while (c->top > 0) {
-        uint32_t i = c->stack[--c->top];
-        uint32_t before = c->top;
-        traverse(candidate(c, i), mark_visit, c);
-        reachable += c->top - before;
+        reachable++;
+        while (c->top > 0) {
+            uint32_t before = --c->top;
+            traverse(candidate(c, c->stack[before]), mark_visit, c);
+            reachable += c->top - before;
+        }
     }
     return c->count - reachable;
 }
