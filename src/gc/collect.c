@@ -152,9 +152,8 @@ static void reset_young(struct gc_table *table, void *arg) {
 static void move_in(struct collection *c, struct gc_table *from) {
     struct gc_table *target = c->target;
     for (uint32_t read = 0; read < from->length;) {
-        rcgc_object **slots = gc_table_slot(from, read);
-        uint32_t in_chunk = GC_CHUNK_SLOTS - (read & (GC_CHUNK_SLOTS - 1));
-        uint32_t n = from->length - read < in_chunk ? from->length - read : in_chunk;
+        rcgc_object **slots;
+        uint32_t n = gc_table_run(from, read, from->length, &slots);
         for (uint32_t i = 0; i < n; i++) {
             rcgc_object *obj = slots[i];
             if (obj == NULL)
@@ -180,9 +179,8 @@ static void compact_old(struct collection *c) {
     struct gc_table *old = c->target;
     uint32_t write = 0;
     for (uint32_t read = 0; read < old->length;) {
-        rcgc_object **slots = gc_table_slot(old, read);
-        uint32_t in_chunk = GC_CHUNK_SLOTS - (read & (GC_CHUNK_SLOTS - 1));
-        uint32_t n = old->length - read < in_chunk ? old->length - read : in_chunk;
+        rcgc_object **slots;
+        uint32_t n = gc_table_run(old, read, old->length, &slots);
         for (uint32_t i = 0; i < n; i++) {
             rcgc_object *obj = slots[i];
             if (obj == NULL)
@@ -258,9 +256,8 @@ static uint32_t trial_deletion(struct collection *c) {
     /* refs[] holds each candidate's count already (gather_candidates). */
     for (uint32_t i = 0; i < c->count;) {
         /* A chunk at a time: one directory lookup per 1024 candidates. */
-        rcgc_object **slots = gc_table_slot(c->target, c->base + i);
-        uint32_t in_chunk = GC_CHUNK_SLOTS - ((c->base + i) & (GC_CHUNK_SLOTS - 1));
-        uint32_t n = c->count - i < in_chunk ? c->count - i : in_chunk;
+        rcgc_object **slots;
+        uint32_t n = gc_table_run(c->target, c->base + i, c->base + c->count, &slots);
         for (uint32_t j = 0; j < n; j++)
             traverse(slots[j], subtract_visit, c);
         i += n;

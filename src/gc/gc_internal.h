@@ -102,6 +102,16 @@ static inline rcgc_object **gc_table_slot(const struct gc_table *table, uint32_t
                         [index & (GC_CHUNK_SLOTS - 1)];
 }
 
+/* The slots from @index up to the end of its chunk or @end, whichever is
+ * first: walks over a table look the directory up once per chunk. Returns
+ * how many, and the first in *@slots. */
+static inline uint32_t gc_table_run(const struct gc_table *table, uint32_t index, uint32_t end,
+                                    rcgc_object ***slots) {
+    *slots = (rcgc_object **)gc_table_slot(table, index);
+    uint32_t in_chunk = GC_CHUNK_SLOTS - (index & (GC_CHUNK_SLOTS - 1));
+    return end - index < in_chunk ? end - index : in_chunk;
+}
+
 /* Room for one more entry; false (errno = ENOMEM) when a chunk cannot be
  * had. Called by gc_table_append when the current chunk is full. */
 bool rcgc__gc_table_grow(struct gc_table *table);

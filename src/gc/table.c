@@ -118,9 +118,8 @@ void rcgc__gc_table_compact(struct gc_table *table, uint32_t from) {
     uint32_t write = from;
     for (uint32_t read = from; read < table->length;) {
         /* A chunk at a time: one directory lookup per 1024 slots. */
-        rcgc_object **slots = gc_table_slot(table, read);
-        uint32_t in_chunk = GC_CHUNK_SLOTS - (read & (GC_CHUNK_SLOTS - 1));
-        uint32_t n = table->length - read < in_chunk ? table->length - read : in_chunk;
+        rcgc_object **slots;
+        uint32_t n = gc_table_run(table, read, table->length, &slots);
         for (uint32_t i = 0; i < n; i++) {
             rcgc_object *obj = slots[i];
             if (obj == NULL)
@@ -138,9 +137,8 @@ void rcgc__gc_table_compact(struct gc_table *table, uint32_t from) {
 
 void rcgc__gc_table_move_all(struct gc_table *to, struct gc_table *from) {
     for (uint32_t read = 0; read < from->length;) {
-        rcgc_object **slots = gc_table_slot(from, read);
-        uint32_t in_chunk = GC_CHUNK_SLOTS - (read & (GC_CHUNK_SLOTS - 1));
-        uint32_t n = from->length - read < in_chunk ? from->length - read : in_chunk;
+        rcgc_object **slots;
+        uint32_t n = gc_table_run(from, read, from->length, &slots);
         for (uint32_t i = 0; i < n; i++)
             if (slots[i] != NULL && !gc_table_append(to, slots[i]))
                 rcgc__fatal("rcgc: generation table could not grow during a collection "
@@ -153,9 +151,8 @@ void rcgc__gc_table_move_all(struct gc_table *to, struct gc_table *from) {
 size_t rcgc__gc_table_live(const struct gc_table *table) {
     size_t live = 0;
     for (uint32_t read = 0; read < table->length;) {
-        rcgc_object *const *slots = gc_table_slot(table, read);
-        uint32_t in_chunk = GC_CHUNK_SLOTS - (read & (GC_CHUNK_SLOTS - 1));
-        uint32_t n = table->length - read < in_chunk ? table->length - read : in_chunk;
+        rcgc_object **slots;
+        uint32_t n = gc_table_run(table, read, table->length, &slots);
         for (uint32_t i = 0; i < n; i++)
             live += slots[i] != NULL;
         read += n;
