@@ -969,6 +969,22 @@ static void threshold0_of_zero_disables_automatic_collection(void **state) {
     drop_kept();
 }
 
+/* Objects that die by count leave their young-table slots empty, and with
+ * no cycles count[0] never reaches the threshold: the table must still not
+ * grow with every object ever made (its chunks come from the raw layer). */
+static void objects_dying_by_count_do_not_grow_the_young_table(void **state) {
+    (void)state;
+    rcgc_set_threshold(0, 10, 10); /* no automatic collection at all */
+    struct rcgc_raw_stats before, after;
+    rcgc_raw_stats(&before);
+    for (int i = 0; i < 1000000; i++)
+        rcgc_decref(new_object(&list_type));
+    rcgc_raw_stats(&after);
+    /* A million slots are about a thousand 8 KiB chunks. */
+    assert_true((after.mallocs - after.frees) - (before.mallocs - before.frees) < 64);
+    assert_int_equal(atomic_load(&lists_released), 1000000);
+}
+
 static void lower_threshold0_collects_sooner(void **state) {
     (void)state;
     rcgc_set_threshold(5, 10, 10);
@@ -1837,6 +1853,7 @@ int main(int argc, char **argv) {
         GC_TEST(full_collection_waits_for_a_quarter_of_old_objects_promoted),
         GC_TEST(disable_stops_automatic_collection_and_enable_resumes_it),
         GC_TEST(threshold0_of_zero_disables_automatic_collection),
+        GC_TEST(objects_dying_by_count_do_not_grow_the_young_table),
         GC_TEST(lower_threshold0_collects_sooner),
         GC_TEST(collect_of_a_bad_generation_fails_with_einval),
         GC_TEST(automatic_collection_frees_garbage_cycles),
