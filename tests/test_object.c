@@ -498,6 +498,25 @@ static void owner_exit_leaves_objects_to_the_threads_holding_them(void **state) 
     assert_int_equal(atomic_load(&released), HANDED_OBJECTS);
 }
 
+/* A deferred object's finalizer counts its new reference in the thread's
+ * table, not in the object: only the next sync can see it resurrected. */
+static void deferred_object_resurrected_by_its_finalizer_lives_until_dropped(void **state) {
+    (void)state;
+    rcgc_object *obj = rcgc_new(&finalized_type);
+    assert_int_equal(rcgc_set_rc_mode(obj, RCGC_RC_DEFERRED), 0);
+    rcgc_decref(obj);
+    assert_int_equal(rcgc_sync_deferred(), 1); /* found at zero: finalize resurrects */
+    assert_int_equal(atomic_load(&finalized), 1);
+    assert_ptr_equal(atomic_load(&resurrect_into), obj);
+    rcgc_sync_deferred(); /* applies the finalizer's reference: still alive */
+    assert_int_equal(atomic_load(&released), 0);
+    assert_int_equal(rcgc_refcount(obj), 1);
+    rcgc_decref(atomic_exchange(&resurrect_into, NULL));
+    rcgc_sync_deferred(); /* now dead, without a second finalize */
+    assert_int_equal(atomic_load(&released), 1);
+    assert_int_equal(atomic_load(&finalized), 1);
+}
+
 static void finalize_runs_once_even_after_resurrection(void **state) {
     (void)state;
     rcgc_object *obj = rcgc_new(&finalized_type);
@@ -723,6 +742,7 @@ int main(void) {
         OBJ_TEST(atomic_mode_counts_from_any_thread),
         OBJ_TEST(owner_exit_leaves_objects_to_the_threads_holding_them),
         OBJ_TEST(finalize_runs_once_even_after_resurrection),
+        OBJ_TEST(deferred_object_resurrected_by_its_finalizer_lives_until_dropped),
         OBJ_TEST(chain_of_a_million_dies_in_bounded_stack),
         OBJ_TEST(free_list_hands_a_dead_instance_back_zeroed),
         OBJ_TEST(free_list_keeps_at_most_its_bound),

@@ -228,9 +228,9 @@ static void reset_counters(int generation) {
     atomic_store_explicit(&rcgc__gc_young_count, 0, memory_order_relaxed);
     rcgc__gc_for_each_young(reset_young, &generation);
     for (int i = 1; i <= generation; i++)
-        rcgc__gc.count[i] = 0;
+        atomic_store_explicit(&rcgc__gc.count[i], 0, memory_order_relaxed);
     if (generation + 1 < RCGC_GENERATIONS)
-        rcgc__gc.count[generation + 1]++;
+        atomic_fetch_add_explicit(&rcgc__gc.count[generation + 1], 1, memory_order_relaxed);
 }
 
 /* ------------------------------------------------ Step 3: trial deletion */
@@ -504,6 +504,9 @@ static void delete_garbage(struct collection *c) {
         if (obj->ob_type->clear != NULL)
             obj->ob_type->clear(obj);
     }
+    /* The clears' drops of deferred objects sit in this thread's table. */
+    if (rcgc__thread_record() != NULL)
+        rcgc__deferred_flush(rcgc__thread_record());
     for (uint32_t k = 0; k < c->held_count; k++) {
         rcgc_object *obj = c->held[k];
         /* Still referenced once every clear hook ran (by an object with no
@@ -531,14 +534,15 @@ static void measure_generations(struct collection *c) {
 }
 
 static void record_statistics(const struct collection *c) {
-    struct gc_state *gc = &rcgc__gc;
-    rcgc_gc_stats *stats = &gc->stats[c->generation];
+    rcgc__gc_state_lock();
+    rcgc_gc_stats *stats = &rcgc__gc.stats[c->generation];
     stats->collections++;
     stats->collected += c->collected;
     stats->uncollectable += c->uncollectable;
     stats->total_pause_ns += c->pause_ns;
     if (c->pause_ns > stats->max_pause_ns)
         stats->max_pause_ns = c->pause_ns;
+    rcgc__gc_state_unlock();
 }
 
 ptrdiff_t rcgc__gc_collect_locked(int generation) {

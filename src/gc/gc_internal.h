@@ -271,19 +271,26 @@ void rcgc__gc_lock(void);
 void rcgc__gc_unlock(void);
 bool rcgc__gc_lock_held(void);
 
-/* state.c: counters, statistics, debug flags and stream, garbage list. */
+/* state.c: counters, statistics, debug flags and stream, garbage list.
+ * What the host only reads or lists (statistics, garbage list, callbacks,
+ * stream) sits behind a leaf lock of its own, never held while a hook runs
+ * or a stop is awaited: a host thread asking for statistics must not wait
+ * for a collection whose finalizer waits for a lock that thread holds. */
 struct gc_state {
-    int64_t count[RCGC_GENERATIONS]; /* [1], [2]; [0] lives in rcgc__gc_young_count */
-    size_t long_lived_total;         /* generation 2 after the last full collection */
-    size_t long_lived_pending;       /* promoted into generation 2 since */
-    rcgc_gc_stats stats[RCGC_GENERATIONS];
+    _Atomic int64_t count[RCGC_GENERATIONS]; /* [1], [2], written under gc_mutex */
+    size_t long_lived_total;                 /* gc_mutex: generation 2 after the last full one */
+    size_t long_lived_pending;               /* gc_mutex: promoted into generation 2 since */
     _Atomic unsigned debug;
-    FILE *debug_stream; /* NULL: stderr */
-    rcgc_object **garbage;
+    rcgc_gc_stats stats[RCGC_GENERATIONS]; /* state lock */
+    FILE *debug_stream;                    /* state lock; NULL: stderr */
+    rcgc_object **garbage;                 /* state lock */
     size_t garbage_length, garbage_capacity;
 };
 
-extern struct gc_state rcgc__gc; /* gc_mutex, except where noted */
+extern struct gc_state rcgc__gc;
+
+void rcgc__gc_state_lock(void);
+void rcgc__gc_state_unlock(void);
 
 /* Append @obj to the garbage list, taking over one reference the caller
  * holds; false when the list cannot grow (the caller keeps the reference). */

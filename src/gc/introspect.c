@@ -24,6 +24,10 @@ static void move_into_permanent(struct gc_table *table, void *arg) {
 }
 
 void rcgc_freeze(void) {
+    /* From a hook during a collection: the collection is using the tables'
+     * layout; freezing then would pull it from under it. */
+    if (rcgc__gc_in_collection)
+        return;
     rcgc__gc_lock();
     rcgc__stop_the_world();
     struct gc_table *permanent = gc_old_table(GEN_PERMANENT);
@@ -43,6 +47,8 @@ void rcgc_freeze(void) {
 }
 
 void rcgc_unfreeze(void) {
+    if (rcgc__gc_in_collection)
+        return;
     rcgc__gc_lock();
     rcgc__stop_the_world();
     struct gc_table *old = gc_old_table(GEN_OLD), *permanent = gc_old_table(GEN_PERMANENT);

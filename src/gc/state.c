@@ -2,9 +2,10 @@
  * counters, enable/disable, debug flags and stream, the garbage list,
  * callbacks, statistics, and the environment (RCGC_THRESHOLDS, RCGC_DEBUG).
  *
- * Shared: everything here sits behind gc_mutex (rcgc__gc_lock), except
- * the thresholds, the enabled flag and the debug flags, which the
- * allocation path reads: C11 atomics.
+ * Shared: the statistics, the garbage list, the callbacks and the debug
+ * stream behind the state lock (a leaf: never held while a hook runs or a
+ * stop is awaited); the counters, thresholds and flags, which the
+ * allocation path reads, are C11 atomics; long_lived_* behind gc_mutex.
  */
 #include "gc/gc_internal.h"
 
@@ -17,6 +18,10 @@
 #include <time.h>
 
 struct gc_state rcgc__gc;
+
+static pthread_mutex_t state_mutex = PTHREAD_MUTEX_INITIALIZER;
+void rcgc__gc_state_lock(void) { pthread_mutex_lock(&state_mutex); }
+void rcgc__gc_state_unlock(void) { pthread_mutex_unlock(&state_mutex); }
 
 uint64_t rcgc__gc_now_ns(void) {
     struct timespec ts;
@@ -112,13 +117,11 @@ static void add_young_delta(struct gc_table *table, void *arg) {
 }
 
 void rcgc_get_count(unsigned out[RCGC_GENERATIONS]) {
-    rcgc__gc_lock();
     int64_t young = atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed);
     rcgc__gc_for_each_young(add_young_delta, &young);
     out[0] = young < 0 ? 0 : young > UINT32_MAX ? UINT32_MAX : (unsigned)young;
-    out[1] = (unsigned)rcgc__gc.count[1];
-    out[2] = (unsigned)rcgc__gc.count[2];
-    rcgc__gc_unlock();
+    for (int i = 1; i < RCGC_GENERATIONS; i++)
+        out[i] = (unsigned)atomic_load_explicit(&rcgc__gc.count[i], memory_order_relaxed);
 }
 
 int rcgc__gc_generation_due(void) {
@@ -126,9 +129,9 @@ int rcgc__gc_generation_due(void) {
     unsigned threshold2 = atomic_load_explicit(&rcgc__gc_threshold[2], memory_order_relaxed);
     /* Seed 000: the collection whose counter *reaches* its threshold when
      * this one is counted, (699, 9, 0) + 1 -> collect(1). */
-    if (rcgc__gc.count[1] + 1 < threshold1)
+    if (atomic_load_explicit(&rcgc__gc.count[1], memory_order_relaxed) + 1 < threshold1)
         return 0;
-    if (rcgc__gc.count[2] + 1 < threshold2)
+    if (atomic_load_explicit(&rcgc__gc.count[2], memory_order_relaxed) + 1 < threshold2)
         return 1;
     /* CPython: a full collection waits until what was promoted since the
      * last one is a quarter of what that one left, so building a large
@@ -152,57 +155,65 @@ unsigned rcgc_get_debug(void) {
 }
 
 void rcgc_set_debug_stream(FILE *stream) {
-    rcgc__gc_lock();
+    rcgc__gc_state_lock();
     rcgc__gc.debug_stream = stream;
-    rcgc__gc_unlock();
+    rcgc__gc_state_unlock();
 }
 
 FILE *rcgc__gc_debug_stream(void) {
-    return rcgc__gc.debug_stream != NULL ? rcgc__gc.debug_stream : stderr;
+    rcgc__gc_state_lock();
+    FILE *stream = rcgc__gc.debug_stream != NULL ? rcgc__gc.debug_stream : stderr;
+    rcgc__gc_state_unlock();
+    return stream;
 }
 
 /* ----------------------------------------------------------- Garbage list */
 
 bool rcgc__gc_garbage_append(rcgc_object *obj) {
     struct gc_state *gc = &rcgc__gc;
+    bool appended = true;
+    rcgc__gc_state_lock();
     if (gc->garbage_length == gc->garbage_capacity) {
         size_t capacity = gc->garbage_capacity ? gc->garbage_capacity * 2 : 16;
         // NOLINTNEXTLINE(bugprone-sizeof-expression): an array of object pointers
         rcgc_object **grown = rcgc_raw_realloc(gc->garbage, capacity * sizeof(rcgc_object *));
-        if (grown == NULL)
-            return false;
-        gc->garbage = grown;
-        gc->garbage_capacity = capacity;
+        if (grown != NULL) {
+            gc->garbage = grown;
+            gc->garbage_capacity = capacity;
+        }
+        appended = grown != NULL;
     }
-    gc->garbage[gc->garbage_length++] = obj;
-    return true;
+    if (appended)
+        gc->garbage[gc->garbage_length++] = obj;
+    rcgc__gc_state_unlock();
+    return appended;
 }
 
 size_t rcgc_garbage_count(void) {
-    rcgc__gc_lock();
+    rcgc__gc_state_lock();
     size_t count = rcgc__gc.garbage_length;
-    rcgc__gc_unlock();
+    rcgc__gc_state_unlock();
     return count;
 }
 
 rcgc_object *rcgc_garbage_get(size_t index) {
-    rcgc__gc_lock();
+    rcgc__gc_state_lock();
     rcgc_object *obj = index < rcgc__gc.garbage_length ? rcgc__gc.garbage[index] : NULL;
     if (obj != NULL)
         rcgc_incref(obj);
-    rcgc__gc_unlock();
+    rcgc__gc_state_unlock();
     if (obj == NULL)
         errno = ERANGE;
     return obj;
 }
 
 size_t rcgc_garbage_clear(void) {
-    rcgc__gc_lock();
+    rcgc__gc_state_lock();
     rcgc_object **list = rcgc__gc.garbage;
     size_t length = rcgc__gc.garbage_length;
     rcgc__gc.garbage = NULL;
     rcgc__gc.garbage_length = rcgc__gc.garbage_capacity = 0;
-    rcgc__gc_unlock();
+    rcgc__gc_state_unlock();
     /* The drops run hooks, which may use the collector's API. */
     for (size_t i = 0; i < length; i++)
         rcgc_decref(list[i]);
@@ -217,16 +228,16 @@ struct gc_callback {
     void *arg;
 };
 
-static struct gc_callback *callbacks; /* gc_mutex */
+static struct gc_callback *callbacks; /* state lock */
 static size_t callback_count, callback_capacity;
 
 int rcgc_callback_add(rcgc_gc_callback_fn callback, void *arg) {
-    rcgc__gc_lock();
+    rcgc__gc_state_lock();
     if (callback_count == callback_capacity) {
         size_t capacity = callback_capacity ? callback_capacity * 2 : 4;
         struct gc_callback *grown = rcgc_raw_realloc(callbacks, capacity * sizeof *grown);
         if (grown == NULL) {
-            rcgc__gc_unlock();
+            rcgc__gc_state_unlock();
             errno = ENOMEM;
             return -1;
         }
@@ -234,35 +245,37 @@ int rcgc_callback_add(rcgc_gc_callback_fn callback, void *arg) {
         callback_capacity = capacity;
     }
     callbacks[callback_count++] = (struct gc_callback){callback, arg};
-    rcgc__gc_unlock();
+    rcgc__gc_state_unlock();
     return 0;
 }
 
 int rcgc_callback_remove(rcgc_gc_callback_fn callback, void *arg) {
-    rcgc__gc_lock();
+    rcgc__gc_state_lock();
     for (size_t i = 0; i < callback_count; i++)
         if (callbacks[i].fn == callback && callbacks[i].arg == arg) {
             memmove(&callbacks[i], &callbacks[i + 1], (callback_count - i - 1) * sizeof *callbacks);
             callback_count--;
-            rcgc__gc_unlock();
+            rcgc__gc_state_unlock();
             return 0;
         }
-    rcgc__gc_unlock();
+    rcgc__gc_state_unlock();
     errno = ENOENT;
     return -1;
 }
 
 void rcgc__gc_run_callbacks(enum rcgc_gc_phase phase, const rcgc_gc_info *info) {
-    /* A copy: a callback may add or remove callbacks. */
-    size_t count = callback_count;
-    if (count == 0)
-        return;
+    /* A copy, made under the lock and run outside it: a callback may add
+     * or remove callbacks, or ask for statistics. */
     struct gc_callback stack_copy[8];
+    rcgc__gc_state_lock();
+    size_t count = callback_count;
     struct gc_callback *copy =
         count <= 8 ? stack_copy : rcgc_raw_malloc(count * sizeof(struct gc_callback));
+    if (copy != NULL && count > 0)
+        memcpy(copy, callbacks, count * sizeof *copy);
+    rcgc__gc_state_unlock();
     if (copy == NULL)
         return;
-    memcpy(copy, callbacks, count * sizeof *copy);
     for (size_t i = 0; i < count; i++)
         copy[i].fn(phase, info, copy[i].arg);
     if (copy != stack_copy)
@@ -272,9 +285,9 @@ void rcgc__gc_run_callbacks(enum rcgc_gc_phase phase, const rcgc_gc_info *info) 
 /* ------------------------------------------------------------- Statistics */
 
 void rcgc_get_stats(rcgc_gc_stats out[RCGC_GENERATIONS]) {
-    rcgc__gc_lock();
+    rcgc__gc_state_lock();
     memcpy(out, rcgc__gc.stats, sizeof rcgc__gc.stats);
-    rcgc__gc_unlock();
+    rcgc__gc_state_unlock();
 }
 
 void rcgc_print_gc_stats(FILE *stream) {

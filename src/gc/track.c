@@ -45,9 +45,13 @@ _Atomic uint32_t rcgc__gc_pending_from;
 static pthread_mutex_t gc_mutex = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local unsigned gc_lock_depth;
 
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void register_fork_handlers(void);
+
 void rcgc__gc_lock(void) {
     if (gc_lock_depth++ > 0)
         return;
+    pthread_once(&fork_once, register_fork_handlers);
     /* As a blocked thread: a collector holding the mutex may be stopping
      * the world, and must not wait for this thread to park. */
     rcgc_blocking_begin();
@@ -87,7 +91,6 @@ static void fork_parent(void) {
         pthread_mutex_unlock(&gc_mutex);
 }
 
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 static void register_fork_handlers(void) { pthread_atfork(fork_prepare, fork_parent, fork_parent); }
 
 /* ----------------------------------------------------------- Young tables */
@@ -176,7 +179,8 @@ void rcgc__gc_untrack_tracked(rcgc_object *obj, unsigned gen) {
     struct gc_table *table = rcgc__gc_table_of(obj, gen);
     if (table != NULL) {
         uint32_t slot = atomic_load_explicit(&obj->ob_gc_slot, memory_order_relaxed);
-        rcgc_assert_internal(slot < table->length && *gc_table_slot(table, slot) == obj);
+        /* Not the length: the owner may be appending meanwhile. */
+        rcgc_assert_internal(*gc_table_slot(table, slot) == obj);
         *gc_table_slot(table, slot) = NULL;
         if (gen == GEN_OLD &&
             slot >= atomic_load_explicit(&rcgc__gc_pending_from, memory_order_relaxed)) {

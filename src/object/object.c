@@ -230,7 +230,12 @@ static bool finalize_resurrects(rcgc_object *obj) {
     if ((type->flags & RCGC_TYPE_GC) != 0 && type->traverse != NULL)
         (void)rcgc__gc_track_new(obj); /* out of memory: it stays untracked */
     type->finalize(obj);
-    bool deferred = (flags & OBJ_MODE_MASK) == RCGC_RC_DEFERRED;
+    /* A deferred object's new references may sit in some thread's table:
+     * only a later sync, with every table applied, can tell whether it is
+     * dead, so it goes back on the list the sync took it from - before the
+     * subtraction, after which it may belong to other threads. */
+    bool waits_for_sync =
+        (flags & OBJ_MODE_MASK) == RCGC_RC_DEFERRED && rcgc__deferred_register(obj) == 0;
     int64_t left =
         atomic_fetch_sub_explicit(&obj->ob_ref_shared, REF_ONE, memory_order_acq_rel) - REF_ONE;
     if (left < REF_MERGED)
@@ -238,11 +243,7 @@ static bool finalize_resurrects(rcgc_object *obj) {
                             "refcount below zero (its finalizer dropped a reference it "
                             "did not hold) on",
                             "rcgc_decref");
-    if (left != REF_MERGED)
-        return true;
-    /* A deferred object's new references may sit in some thread's table:
-     * only a sync, with every table applied, can tell it is dead. */
-    if (deferred && rcgc__deferred_register(obj) == 0)
+    if (left != REF_MERGED || waits_for_sync)
         return true;
     rcgc__gc_untrack_if_tracked(obj);
     return false;
