@@ -2,7 +2,7 @@
 #ifndef RCGC_DEMO_GC_H
 #define RCGC_DEMO_GC_H
 
-/* Sections 10-13; the calling thread is attached. 0, or 1 on ENOMEM. */
+/* Sections 10-12; the calling thread is attached. 0, or 1 on ENOMEM. */
 int show_collector(void);
 
 #endif /* RCGC_DEMO_GC_H */
