@@ -117,16 +117,12 @@ static void traverse(rcgc_object *obj, rcgc_visit_fn visit, void *arg) {
 
 /* ------------------------------------------------- Step 1: exact counts */
 
-/* Where drain_queue_walk lists its deaths (the record walk passes no
- * argument); gc_mutex serializes collections. */
-static rcgc_object **drain_target;
-static void drain_queue_walk(struct thread_record *record) {
-    rcgc__thread_drain_queue_stopped(record, drain_target);
+static void drain_queue_stopped(struct thread_record *record, void *dead) {
+    rcgc__thread_drain_queue(record, dead);
 }
 
 static void make_counts_exact(struct collection *c) {
-    drain_target = &c->dead;
-    rcgc__threads_lock_held_walk(drain_queue_walk);
+    rcgc__threads_lock_held_walk(drain_queue_stopped, &c->dead);
     (void)rcgc__deferred_apply_all_stopped(&c->dead);
 }
 
@@ -409,9 +405,9 @@ static bool find_unreachable(struct collection *c) {
 
 static bool is_held(const rcgc_object *obj) { return gc_gen_of(gc_flags_load(obj)) == GEN_HELD; }
 
-static void print_object(const char *what, const rcgc_object *obj) {
+static void print_object(FILE *out, const char *what, const rcgc_object *obj) {
     const char *name = obj->ob_type->name != NULL ? obj->ob_type->name : "object";
-    fprintf(rcgc__gc_debug_stream(), "gc: %s <%s %p>\n", what, name, (const void *)obj);
+    fprintf(out, "gc: %s <%s %p>\n", what, name, (const void *)obj);
 }
 
 static bool run_finalizers(struct collection *c) {
@@ -517,8 +513,7 @@ static void delete_garbage(struct collection *c) {
     }
 }
 
-static void print_start(const struct collection *c) {
-    FILE *out = rcgc__gc_debug_stream();
+static void print_start(const struct collection *c, FILE *out) {
     fprintf(out, "gc: collecting generation %d...\n", c->generation);
     fprintf(out, "gc: objects in each generation: %zu %zu %zu\n", c->generation_sizes[0],
             c->generation_sizes[1], c->generation_sizes[2]);
@@ -572,11 +567,13 @@ ptrdiff_t rcgc__gc_collect_locked(int generation) {
     rcgc__death_list_run(c.dead);
     c.dead = NULL;
 
+    /* Looked up once per collection, not once per line. */
+    FILE *out = c.debug != 0 ? rcgc__gc_debug_stream() : NULL;
     if (c.debug & RCGC_DEBUG_STATS)
-        print_start(&c);
+        print_start(&c, out);
     if (c.debug & RCGC_DEBUG_COLLECTABLE)
         for (uint32_t k = 0; k < c.held_count; k++)
-            print_object("collectable", c.held[k]);
+            print_object(out, "collectable", c.held[k]);
     if (c.finalizer_found && run_finalizers(&c)) {
         return_resurrected(&c);
         rcgc__death_list_run(c.dead);
@@ -588,7 +585,7 @@ ptrdiff_t rcgc__gc_collect_locked(int generation) {
              i < c.uncollectable_first + c.uncollectable && i < c.target->length; i++) {
             rcgc_object *obj = *gc_table_slot(c.target, i);
             if (obj != NULL)
-                print_object("uncollectable", obj);
+                print_object(out, "uncollectable", obj);
         }
     rcgc_raw_free(c.held);
 
@@ -600,8 +597,7 @@ ptrdiff_t rcgc__gc_collect_locked(int generation) {
     }
     uint64_t elapsed = rcgc__gc_now_ns() - start;
     if (c.debug & RCGC_DEBUG_STATS)
-        fprintf(rcgc__gc_debug_stream(),
-                "gc: done, %zu unreachable, %u uncollectable, %.4fs elapsed\n",
+        fprintf(out, "gc: done, %zu unreachable, %u uncollectable, %.4fs elapsed\n",
                 c.collected + c.uncollectable, c.uncollectable, (double)elapsed / 1e9);
     if (found)
         record_statistics(&c);

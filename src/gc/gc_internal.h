@@ -197,11 +197,9 @@ static inline int rcgc__gc_track_new(rcgc_object *obj) {
     return rcgc__gc_track_new_slow(obj);
 }
 
-/* Untrack @obj if it is tracked (deaths call it first thing). */
-static inline void rcgc__gc_untrack_if_tracked(rcgc_object *obj);
-
 void rcgc__gc_untrack_tracked(rcgc_object *obj, unsigned gen);
 
+/* Untrack @obj if it is tracked (deaths call it first thing). */
 static inline void rcgc__gc_untrack_if_tracked(rcgc_object *obj) {
     unsigned gen = gc_gen_of(gc_flags_load(obj));
     if (gen != GEN_NONE)

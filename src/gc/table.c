@@ -66,11 +66,9 @@ bool rcgc__gc_table_reserve(struct gc_table *table, uint64_t count) {
         errno = ENOMEM;
         return false;
     }
-    for (uint64_t index = table->length; index < end; index += GC_CHUNK_SLOTS)
-        if (chunk_for(table, (uint32_t)index, true) == NULL)
+    for (uint64_t chunk = table->length >> GC_CHUNK_BITS; chunk << GC_CHUNK_BITS < end; chunk++)
+        if (chunk_for(table, (uint32_t)(chunk << GC_CHUNK_BITS), true) == NULL)
             return false;
-    if (end > 0 && chunk_for(table, (uint32_t)(end - 1), true) == NULL)
-        return false;
     return true;
 }
 
@@ -85,30 +83,18 @@ void rcgc__gc_table_truncate(struct gc_table *table, uint32_t length) {
     }
 }
 
+/* Chunks are only ever added at the end (appends and reservations go in
+ * slot order) and taken from the end, so chunks [0, table->chunks) exist. */
 void rcgc__gc_table_trim(struct gc_table *table, uint32_t spare) {
     uint64_t keep = ((uint64_t)table->length + GC_CHUNK_SLOTS - 1) / GC_CHUNK_SLOTS + spare;
-    uint64_t total = (uint64_t)GC_TABLE_PAGES * GC_PAGE_CHUNKS;
-    for (uint64_t chunk = keep; chunk < total && table->chunks > keep; chunk++) {
-        uint64_t page = chunk >> GC_PAGE_BITS;
-        if (table->pages[page] == NULL) {
-            chunk = ((page + 1) << GC_PAGE_BITS) - 1;
-            continue;
-        }
-        rcgc_object ***entry = &table->pages[page][chunk & (GC_PAGE_CHUNKS - 1)];
-        if (*entry != NULL) {
-            rcgc_raw_free(*entry);
-            *entry = NULL;
-            table->chunks--;
-        }
-        if ((chunk & (GC_PAGE_CHUNKS - 1)) == GC_PAGE_CHUNKS - 1 || table->chunks <= keep) {
-            /* A directory page with no chunk left goes too. */
-            bool empty = true;
-            for (uint32_t i = 0; i < GC_PAGE_CHUNKS && empty; i++)
-                empty = table->pages[page][i] == NULL;
-            if (empty) {
-                rcgc_raw_free(table->pages[page]);
-                table->pages[page] = NULL;
-            }
+    while (table->chunks > keep) {
+        uint32_t chunk = --table->chunks;
+        rcgc_object ***page = table->pages[chunk >> GC_PAGE_BITS];
+        rcgc_raw_free(page[chunk & (GC_PAGE_CHUNKS - 1)]);
+        page[chunk & (GC_PAGE_CHUNKS - 1)] = NULL;
+        if ((chunk & (GC_PAGE_CHUNKS - 1)) == 0) { /* the page's last chunk */
+            rcgc_raw_free(page);
+            table->pages[chunk >> GC_PAGE_BITS] = NULL;
         }
     }
     rcgc__gc_table_truncate(table, table->length);

@@ -90,10 +90,15 @@ void rcgc__deferred_add(rcgc_object *obj, int64_t delta) {
     }
 }
 
+static void flush_record(struct thread_record *record, void *arg) {
+    (void)arg;
+    rcgc__deferred_flush(record);
+}
+
 size_t rcgc__deferred_apply_all_stopped(rcgc_object **dead) {
     /* Every table, the caller's included: the other threads are parked,
      * suspended or detached (detach applies its own table first). */
-    rcgc__threads_lock_held_walk(rcgc__deferred_flush);
+    rcgc__threads_lock_held_walk(flush_record, NULL);
     pthread_mutex_lock(&deferred_mutex);
     size_t died = 0;
     for (size_t i = 0; i < deferred_count;) {

@@ -140,61 +140,46 @@ RCGC_NOINLINE static rcgc_object *track_new(rcgc_object *obj) {
     return rcgc__fail(ENOMEM);
 }
 
-rcgc_object *rcgc_new_var(const rcgc_type *type, size_t size) {
+/* A dead instance of @type from the calling thread's free list, its
+ * fields zeroed, or NULL. */
+static inline rcgc_object *freelist_take(const rcgc_type *type) {
+    if (type->freelist_max == 0 || rcgc_tls_thread_id == UINT32_MAX)
+        return NULL;
+    struct freelist *list = freelist_of(type, false);
+    if (list == NULL || list->head == NULL)
+        return NULL;
+    rcgc_object *obj = list->head;
+    list->head = link_next(obj);
+    list->count--;
+    zero_fields(obj, type->size);
+    return obj;
+}
+
+/* rcgc_new and rcgc_new_var: @flags has OBJ_FIXED_SIZE for the first. */
+static inline __attribute__((always_inline)) rcgc_object *new_object(const rcgc_type *type,
+                                                                     size_t size, uint16_t flags) {
     if (size < sizeof(rcgc_object))
         return rcgc__fail(ENOMEM);
-    rcgc_safepoint();
+    /* The poll and the count may run deaths (queued merges, a collection),
+     * which refill and reorder the free lists: take from them afterwards. */
+    rcgc__safepoint_poll();
     bool tracked = (type->flags & RCGC_TYPE_GC) != 0;
     if (tracked)
         rcgc__gc_count_creation();
-    rcgc_object *obj = rcgc_calloc(1, size);
-    if (obj == NULL) {
+    rcgc_object *obj = (flags & OBJ_FIXED_SIZE) != 0 ? freelist_take(type) : NULL;
+    if (obj == NULL && (obj = rcgc_calloc(1, size)) == NULL) {
         if (tracked)
             rcgc__gc_count_death();
         return NULL;
     }
-    init_header(obj, type, 0);
+    init_header(obj, type, flags);
     return tracked ? track_new(obj) : obj;
 }
 
+rcgc_object *rcgc_new_var(const rcgc_type *type, size_t size) { return new_object(type, size, 0); }
+
 rcgc_object *rcgc_new(const rcgc_type *type) {
-    bool tracked = (type->flags & RCGC_TYPE_GC) != 0;
-    bool counted = false;
-    if (type->freelist_max > 0 && rcgc_tls_thread_id != UINT32_MAX) {
-        /* The poll and the count may run deaths (queued merges, a
-         * collection), which reorder the free lists: look the list up after
-         * them. */
-        rcgc__safepoint_poll();
-        if (tracked) {
-            rcgc__gc_count_creation();
-            counted = true;
-        }
-        struct freelist *list = freelist_of(type, false);
-        if (list != NULL && list->head != NULL) {
-            rcgc_object *obj = list->head;
-            list->head = link_next(obj);
-            list->count--;
-            zero_fields(obj, type->size);
-            init_header(obj, type, OBJ_FIXED_SIZE);
-            return tracked ? track_new(obj) : obj;
-        }
-    }
-    if (type->size < sizeof(rcgc_object)) {
-        if (counted)
-            rcgc__gc_count_death();
-        return rcgc__fail(ENOMEM);
-    }
-    rcgc_safepoint();
-    if (tracked && !counted)
-        rcgc__gc_count_creation();
-    rcgc_object *obj = rcgc_calloc(1, type->size);
-    if (obj == NULL) {
-        if (tracked)
-            rcgc__gc_count_death();
-        return NULL;
-    }
-    init_header(obj, type, OBJ_FIXED_SIZE);
-    return tracked ? track_new(obj) : obj;
+    return new_object(type, type->size, OBJ_FIXED_SIZE);
 }
 
 /* Keep @obj for reuse when its type asks and there is room; true if kept. */

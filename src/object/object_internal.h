@@ -86,8 +86,11 @@ struct thread_record {
 struct thread_record *rcgc__thread_lock_by_tid(uint32_t tid);
 
 /* Merge every object queued for @record's thread (its owner): called by
- * that thread at safepoints, when it makes objects, and when it detaches. */
-void rcgc__thread_drain_queue(struct thread_record *record);
+ * that thread at safepoints, when it makes objects, and when it detaches.
+ * Objects whose count is then zero die here - or, when @dead is not NULL
+ * (a stopper draining a parked owner's queue), are untracked and listed on
+ * *@dead to die after the restart. */
+void rcgc__thread_drain_queue(struct thread_record *record, struct rcgc_object **dead);
 
 /* Add @obj to @record's queue; queue_mutex held (rcgc__thread_lock_by_tid),
  * released here. */
@@ -139,10 +142,6 @@ void rcgc__death_list_run(struct rcgc_object *list);
  * objects found at zero on @dead (untracked). Returns how many. */
 size_t rcgc__deferred_apply_all_stopped(struct rcgc_object **dead);
 
-/* World stopped: merge the objects queued for @record's thread; those
- * whose count is then zero go on @dead (untracked) instead of dying. */
-void rcgc__thread_drain_queue_stopped(struct thread_record *record, struct rcgc_object **dead);
-
 /* One line through the fatal handler: "<type 0x...>" with what went wrong. */
 RCGC_NORETURN RCGC_COLD void rcgc__report_object(const struct rcgc_object *obj, const char *what,
                                                  const char *where);
@@ -176,7 +175,8 @@ struct thread_record *rcgc__threads_first(void);
 
 /* Call @visit on every record in use; the registry lock must already be
  * held (by a stopper: rcgc__stop_the_world takes it for the whole stop). */
-void rcgc__threads_lock_held_walk(void (*visit)(struct thread_record *record));
+void rcgc__threads_lock_held_walk(void (*visit)(struct thread_record *record, void *arg),
+                                  void *arg);
 
 /* In a fork child, registry lock held: only the forking thread lives on,
  * so every other record becomes detached. */

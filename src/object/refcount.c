@@ -80,19 +80,28 @@ int64_t rcgc__merge_refcount(rcgc_object *obj, int64_t extra) {
     return total;
 }
 
-/* After a merge that dropped a queued reference: the object dies at zero;
+/* After a merge that dropped a queued reference: the object dies at zero
+ * (now, or listed on *@dead for after a restart when @dead is not NULL);
  * below zero, someone dropped a reference they did not hold. */
-static void after_merge(rcgc_object *obj, int64_t total, unsigned mode_before) {
+static void after_merge(rcgc_object *obj, int64_t total, unsigned mode_before, rcgc_object **dead) {
     /* An object queued before it became deferred is merged here; its death
      * waits for a sync, since another thread's table may still hold a
      * pending increment for it. The mode is read before the merge: after
      * its CAS, another thread may already have freed the object. */
     if (mode_before == RCGC_RC_DEFERRED)
         return;
-    if (total == 0)
-        rcgc__object_die(obj);
-    else if (total < 0)
+    if (total < 0)
         rcgc__report_object(obj, "refcount below zero on", "rcgc_decref");
+    if (total != 0)
+        return;
+    if (dead == NULL) {
+        rcgc__object_die(obj);
+        return;
+    }
+    /* Found dead by a stopped world: no collection may see it as a
+     * candidate while its death waits for the restart. */
+    rcgc__gc_untrack_if_tracked(obj);
+    rcgc__death_list_push(dead, obj);
 }
 
 /* A non-owner found the shared count at 0: the owner must merge. */
@@ -105,7 +114,7 @@ static void queue_for_owner(rcgc_object *obj) {
     }
     /* The owner is gone: merge here, dropping the queued reference. */
     unsigned mode = obj_mode(obj);
-    after_merge(obj, rcgc__merge_refcount(obj, -1), mode);
+    after_merge(obj, rcgc__merge_refcount(obj, -1), mode, NULL);
 }
 
 void rcgc_decref_slow(rcgc_object *obj) {
@@ -206,7 +215,7 @@ void rcgc__thread_enqueue_unlock(struct thread_record *record, rcgc_object *obj)
     pthread_mutex_unlock(&record->queue_mutex);
 }
 
-void rcgc__thread_drain_queue(struct thread_record *record) {
+void rcgc__thread_drain_queue(struct thread_record *record, rcgc_object **dead) {
     if (!atomic_load_explicit(&record->queue_pending, memory_order_relaxed))
         return;
     for (;;) {
@@ -221,27 +230,6 @@ void rcgc__thread_drain_queue(struct thread_record *record) {
         /* Outside the mutex: a death runs the type's hooks, which may
          * decrement other objects and queue more. */
         unsigned mode = obj_mode(obj);
-        after_merge(obj, rcgc__merge_refcount(obj, -1), mode);
+        after_merge(obj, rcgc__merge_refcount(obj, -1), mode, dead);
     }
-}
-
-void rcgc__thread_drain_queue_stopped(struct thread_record *record, rcgc_object **dead) {
-    if (!atomic_load_explicit(&record->queue_pending, memory_order_relaxed))
-        return;
-    pthread_mutex_lock(&record->queue_mutex);
-    while (record->queue_length > 0) {
-        rcgc_object *obj = record->queue[--record->queue_length];
-        unsigned mode = obj_mode(obj);
-        int64_t total = rcgc__merge_refcount(obj, -1);
-        if (mode == RCGC_RC_DEFERRED)
-            continue; /* its death waits for a sync (after_merge) */
-        if (total < 0)
-            rcgc__report_object(obj, "refcount below zero on", "rcgc_decref");
-        if (total == 0) {
-            rcgc__gc_untrack_if_tracked(obj);
-            rcgc__death_list_push(dead, obj);
-        }
-    }
-    atomic_store_explicit(&record->queue_pending, false, memory_order_relaxed);
-    pthread_mutex_unlock(&record->queue_mutex);
 }

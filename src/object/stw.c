@@ -56,7 +56,7 @@ void rcgc_safepoint(void) {
         /* Objects other threads queued for this one to merge. */
         if (record != NULL &&
             RCGC_UNLIKELY(atomic_load_explicit(&record->queue_pending, memory_order_relaxed)))
-            rcgc__thread_drain_queue(record);
+            rcgc__thread_drain_queue(record, NULL);
         return;
     }
     if (record != NULL &&

@@ -38,24 +38,25 @@ struct thread_record *rcgc__threads_first(void) {
     return records;
 }
 
-void rcgc__threads_lock_held_walk(void (*visit)(struct thread_record *record)) {
+void rcgc__threads_lock_held_walk(void (*visit)(struct thread_record *record, void *arg),
+                                  void *arg) {
     for (struct thread_record *record = records; record != NULL; record = record->next)
         if (record->in_use)
-            visit(record);
+            visit(record, arg);
 }
 
 bool rcgc_thread_is_attached(void) { return rcgc__my_record != NULL; }
 
 static void detach_record(struct thread_record *record) {
     /* Objects others queued for this thread: merged now, while it can. */
-    rcgc__thread_drain_queue(record);
+    rcgc__thread_drain_queue(record, NULL);
     /* After this, queuers find the id dead and merge on their own; the
      * mutex orders this thread's last writes to its objects' local counts
      * before their reads (rcgc__thread_lock_by_tid). */
     pthread_mutex_lock(&record->queue_mutex);
     atomic_store_explicit(&record->tid, 0, memory_order_relaxed);
     pthread_mutex_unlock(&record->queue_mutex);
-    rcgc__thread_drain_queue(record); /* anything queued just before */
+    rcgc__thread_drain_queue(record, NULL); /* anything queued just before */
     rcgc__freelists_drain();
     rcgc__deferred_flush(record);
     rcgc_tls_thread_id = UINT32_MAX;
