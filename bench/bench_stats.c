@@ -6,6 +6,8 @@
  */
 #include "bench_stats.h"
 
+#include <stdio.h>
+
 void bench_stats_sort(double *values, size_t count) {
     for (size_t i = 1; i < count; i++) {
         double v = values[i];
@@ -36,4 +38,16 @@ void bench_stats_summarize(double *values, size_t count, struct bench_summary *o
     out->median = bench_stats_quantile(values, count, 0.50);
     out->p25 = bench_stats_quantile(values, count, 0.25);
     out->p75 = bench_stats_quantile(values, count, 0.75);
+}
+
+void bench_format_number(char *buf, size_t size, double v) {
+    double a = v < 0 ? -v : v;
+    if (a >= 100)
+        snprintf(buf, size, "%.0f", v);
+    else if (a >= 10)
+        snprintf(buf, size, "%.1f", v);
+    else if (a >= 1)
+        snprintf(buf, size, "%.2f", v);
+    else
+        snprintf(buf, size, "%.3g", v);
 }

@@ -50,4 +50,8 @@ double bench_stats_quantile(const double *sorted, size_t count, double q);
  */
 void bench_stats_summarize(double *values, size_t count, struct bench_summary *out);
 
+/* A figure with three significant digits, as STYLE.md's tables show them:
+ * 11.7, 2.78, 325. Every benchmark's table uses it. */
+void bench_format_number(char *buf, size_t size, double v);
+
 #endif /* RCGC_BENCH_STATS_H */

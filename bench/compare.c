@@ -255,7 +255,7 @@ static void run_all(struct impl *impls, int count, const struct options *o, stru
             m->rss_mib[m->runs_done] = rep.peak_rss_mib;
             m->runs_done++;
             char num[32];
-            compare_format_number(num, sizeof num, rep.value);
+            bench_format_number(num, sizeof num, rep.value);
             fprintf(stderr, " %s %s", m->name, num);
         }
         fprintf(stderr, "\n");

@@ -44,9 +44,6 @@ struct unit {
     char name[32];
 };
 
-/* Three significant digits, as the STYLE.md table shows: 11.7, 2.78, 325. */
-void compare_format_number(char *buf, size_t size, double v);
-
 /**
  * compare_report_table - Print the table rows to stdout, header line aside.
  * @impls: the allocators in --allocators order; skipped ones are left out.

@@ -10,19 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Three significant digits, as the STYLE.md table shows: 11.7, 2.78, 325. */
-void compare_format_number(char *buf, size_t size, double v) {
-    double a = v < 0 ? -v : v;
-    if (a >= 100)
-        snprintf(buf, size, "%.0f", v);
-    else if (a >= 10)
-        snprintf(buf, size, "%.1f", v);
-    else if (a >= 1)
-        snprintf(buf, size, "%.2f", v);
-    else
-        snprintf(buf, size, "%.3g", v);
-}
-
 enum { COLS = 5, CELL = 64 };
 
 /* One row's cells; a failed row fills only the name. */
@@ -31,9 +18,9 @@ static void row_cells(const struct impl *m, const struct impl *base, char cells[
     snprintf(cells[0], CELL, "%s", m->name);
     if (m->state != IMPL_RUNNING)
         return;
-    compare_format_number(cells[1], CELL, m->value.median);
-    compare_format_number(lo, sizeof lo, m->value.p25);
-    compare_format_number(hi, sizeof hi, m->value.p75);
+    bench_format_number(cells[1], CELL, m->value.median);
+    bench_format_number(lo, sizeof lo, m->value.p25);
+    bench_format_number(hi, sizeof hi, m->value.p75);
     snprintf(cells[2], CELL, "(%s-%s)", lo, hi);
     snprintf(cells[3], CELL, "%.2fx", m->value.median / base->value.median);
     snprintf(cells[4], CELL, "%.1f", m->rss.median);

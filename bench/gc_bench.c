@@ -168,18 +168,6 @@ static const char *python_cmd = "python3";
 static long long boehm_markers;
 char gc_bench_python_version[32] = "3";
 
-void gc_bench_format(char *buf, size_t size, double v) {
-    double a = v < 0 ? -v : v;
-    if (a >= 100)
-        snprintf(buf, size, "%.0f", v);
-    else if (a >= 10)
-        snprintf(buf, size, "%.1f", v);
-    else if (a >= 1)
-        snprintf(buf, size, "%.2f", v);
-    else
-        snprintf(buf, size, "%.3g", v);
-}
-
 void gc_bench_format_count(char *buf, size_t size, long long n) {
     if (n != 0 && n % 1000000 == 0)
         snprintf(buf, size, "%lldM", n / 1000000);
@@ -267,9 +255,9 @@ void gc_bench_table(const struct gc_bench_table *t, struct gc_bench_row *rows, i
         memset(cells[r], 0, sizeof cells[r]);
         snprintf(cells[r][0], CELL, "%s", rows[r].name);
         if (rows[r].samples.count > 0) {
-            gc_bench_format(cells[r][1], CELL, sum[r].median);
-            gc_bench_format(lo, sizeof lo, sum[r].p25);
-            gc_bench_format(hi, sizeof hi, sum[r].p75);
+            bench_format_number(cells[r][1], CELL, sum[r].median);
+            bench_format_number(lo, sizeof lo, sum[r].p25);
+            bench_format_number(hi, sizeof hi, sum[r].p75);
             snprintf(cells[r][2], CELL, "(%s-%s)", lo, hi);
             snprintf(cells[r][3], CELL, "%zu", rows[r].samples.count);
             if (baseline >= 0)

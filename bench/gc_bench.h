@@ -122,9 +122,6 @@ struct gc_bench_table {
     bool lower_is_better;
 };
 
-/* Three significant digits, as compare prints them: 11.7, 2.78, 325. */
-void gc_bench_format(char *buf, size_t size, double v);
-
 /**
  * gc_bench_table - Print one table: a header line with the title, the
  * number of runs and the commit, one row per implementation (median,

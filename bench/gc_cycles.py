@@ -15,19 +15,7 @@ import platform
 import sys
 import time
 
-
-class Node:
-    def __init__(self):
-        self.a = None
-        self.b = None
-
-
-class SlotNode:
-    __slots__ = ("a", "b")
-
-    def __init__(self):
-        self.a = None
-        self.b = None
+from gc_nodes import node_class
 
 
 def make_rings(n, cls, lo, hi):
@@ -62,7 +50,7 @@ def main():
     parser.add_argument("--max-ring", type=int, default=10)
     args = parser.parse_args()
     print("bench-python", platform.python_version())
-    cls = SlotNode if args.slots else Node
+    cls = node_class(args.slots)
     gc.disable()
     gc.collect()
     one_run(args.objects, cls, args.min_ring, args.max_ring)

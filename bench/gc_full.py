@@ -18,19 +18,7 @@ import random
 import sys
 import time
 
-
-class Node:
-    def __init__(self):
-        self.a = None
-        self.b = None
-
-
-class SlotNode:
-    __slots__ = ("a", "b")
-
-    def __init__(self):
-        self.a = None
-        self.b = None
+from gc_nodes import node_class
 
 
 def build(n, cls, shape, seed):
@@ -61,7 +49,7 @@ def main():
     args = parser.parse_args()
     print("bench-python", platform.python_version())
     gc.disable()
-    nodes = build(args.objects, SlotNode if args.slots else Node, args.shape, args.seed)
+    nodes = build(args.objects, node_class(args.slots), args.shape, args.seed)
     gc.collect()
     tracked = len(gc.get_objects())
     print("bench-sample tracked", tracked)

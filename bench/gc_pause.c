@@ -163,9 +163,9 @@ static void print_table(const char *title, const char *names[2], struct side sid
             if (!per_run)
                 spread[k] = (struct bench_summary){v[k], v[k], v[k]};
             char a[32], lo[32], hi[32];
-            gc_bench_format(a, sizeof a, v[k]);
-            gc_bench_format(lo, sizeof lo, spread[k].p25);
-            gc_bench_format(hi, sizeof hi, spread[k].p75);
+            bench_format_number(a, sizeof a, v[k]);
+            bench_format_number(lo, sizeof lo, spread[k].p25);
+            bench_format_number(hi, sizeof hi, spread[k].p75);
             if (per_run)
                 snprintf(cell[k], sizeof cell[k], "%s (%s-%s)", a, lo, hi);
             else

@@ -20,19 +20,7 @@ import platform
 import sys
 import time
 
-
-class Node:
-    def __init__(self):
-        self.a = None
-        self.b = None
-
-
-class SlotNode:
-    __slots__ = ("a", "b")
-
-    def __init__(self):
-        self.a = None
-        self.b = None
+from gc_nodes import node_class
 
 
 def build(n, cls):
@@ -69,7 +57,7 @@ def main():
     parser.add_argument("--slots", type=int, default=0)
     args = parser.parse_args()
     print("bench-python", platform.python_version())
-    cls = SlotNode if args.slots else Node
+    cls = node_class(args.slots)
     gc.set_threshold(700, 10, 10)
     gc.enable()
     keep = build(args.objects, cls) if args.objects > 0 else []

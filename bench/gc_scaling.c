@@ -300,9 +300,9 @@ int main(int argc, char **argv) {
                                      gc_bench_summary(&speedup[m])};
         for (int c = 0; c < 3; c++) {
             char a[32], lo[32], hi[32];
-            gc_bench_format(a, sizeof a, s[c].median);
-            gc_bench_format(lo, sizeof lo, s[c].p25);
-            gc_bench_format(hi, sizeof hi, s[c].p75);
+            bench_format_number(a, sizeof a, s[c].median);
+            bench_format_number(lo, sizeof lo, s[c].p25);
+            bench_format_number(hi, sizeof hi, s[c].p75);
             snprintf(cells[c], sizeof cells[c], "%s%s (%s-%s)", a, c == 2 ? "x" : "", lo, hi);
         }
         printf("%-26s  %-24s  %-24s  %s\n", names[m], cells[0], cells[1], cells[2]);
