@@ -363,7 +363,7 @@ static void worker(unsigned index, uint64_t seed, void *arg) {
 }
 
 int main(int argc, char **argv) {
-    struct stress_options options = stress_parse(argc, argv, "stress_alloc");
+    struct stress_options options = stress_parse(argc, argv, "stress_alloc", NULL);
     stress_run(&options, worker, NULL);
     for (unsigned i = 0; i < EXCHANGE_SLOTS; i++) {
         unsigned char *left = atomic_exchange(&exchange[i], NULL);

@@ -13,6 +13,7 @@
 static atomic_bool failed;
 static _Atomic uint64_t deadline_ns;
 static uint64_t base_seed;
+static char replay_command[512]; /* printed with the first failure */
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -20,34 +21,64 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void usage(const char *program) {
-    fprintf(stderr, "usage: %s [--seconds S] [--threads N] [--seed X]\n", program);
+static void usage(const char *program, const char *const *modes) {
+    fprintf(stderr, "usage: %s [--seconds S] [--threads N] [--seed X]", program);
+    if (modes != NULL) {
+        fprintf(stderr, " [--mode mixed");
+        for (const char *const *mode = modes; *mode != NULL; mode++)
+            fprintf(stderr, "|%s", *mode);
+        fprintf(stderr, "]");
+    }
+    fprintf(stderr, "\n");
     exit(2);
 }
 
-struct stress_options stress_parse(int argc, char **argv, const char *program) {
-    struct stress_options options = {.seconds = 2.0, .threads = 4, .seed = now_ns()};
+/* The name in @modes equal to @value (so options.mode outlives argv), or
+ * NULL when there is none. */
+static const char *find_mode(const char *value, const char *const *modes) {
+    if (strcmp(value, "mixed") == 0)
+        return "mixed";
+    for (const char *const *mode = modes; mode != NULL && *mode != NULL; mode++)
+        if (strcmp(value, *mode) == 0)
+            return *mode;
+    return NULL;
+}
+
+struct stress_options stress_parse(int argc, char **argv, const char *program,
+                                   const char *const *modes) {
+    struct stress_options options = {
+        .seconds = 2.0, .threads = 4, .seed = now_ns(), .mode = "mixed"};
     for (int i = 1; i < argc; i++) {
         if (i + 1 >= argc)
-            usage(program);
+            usage(program, modes);
         char *end = NULL;
-        const char *value = argv[++i];
-        if (strcmp(argv[i - 1], "--seconds") == 0)
+        char *value = argv[++i];
+        if (strcmp(argv[i - 1], "--seconds") == 0) {
             options.seconds = strtod(value, &end);
-        else if (strcmp(argv[i - 1], "--threads") == 0)
+        } else if (strcmp(argv[i - 1], "--threads") == 0) {
             options.threads = (unsigned)strtoul(value, &end, 10);
-        else if (strcmp(argv[i - 1], "--seed") == 0)
+        } else if (strcmp(argv[i - 1], "--seed") == 0) {
             options.seed = strtoull(value, &end, 0);
-        else
-            usage(program);
+        } else if (strcmp(argv[i - 1], "--mode") == 0) {
+            options.mode = find_mode(value, modes);
+            if (options.mode == NULL)
+                usage(program, modes);
+            end = value + strlen(value);
+        } else {
+            usage(program, modes);
+        }
         if (end == value || *end != '\0')
-            usage(program);
+            usage(program, modes);
     }
     if (options.threads == 0 || options.threads > 256 || !(options.seconds > 0))
-        usage(program);
+        usage(program, modes);
     base_seed = options.seed;
-    printf("%s: %u threads, %.1f s, seed %llu\n", program, options.threads, options.seconds,
-           (unsigned long long)options.seed);
+    snprintf(replay_command, sizeof replay_command, "%s --threads %u --seconds %g --seed %llu%s%s",
+             argv[0], options.threads, options.seconds, (unsigned long long)options.seed,
+             strcmp(options.mode, "mixed") != 0 ? " --mode " : "",
+             strcmp(options.mode, "mixed") != 0 ? options.mode : "");
+    printf("%s: %u threads, %.1f s, seed %llu, mode %s\n", program, options.threads,
+           options.seconds, (unsigned long long)options.seed, options.mode);
     fflush(stdout);
     return options;
 }
@@ -64,7 +95,10 @@ void stress_fail(const char *format, ...) {
     vsnprintf(line, sizeof line, format, args);
     va_end(args);
     fprintf(stderr, "FAIL (seed %llu): %s\n", (unsigned long long)base_seed, line);
-    atomic_store_explicit(&failed, true, memory_order_relaxed);
+    /* The first failure names the command that replays the same choices
+     * (the interleaving may still differ: run it a few times). */
+    if (!atomic_exchange_explicit(&failed, true, memory_order_relaxed))
+        fprintf(stderr, "replay: %s\n", replay_command);
 }
 
 struct worker_start {

@@ -6,7 +6,9 @@
  *   --seconds S   run time (default 2)
  *   --threads N   worker threads (default 4)
  *   --seed X      base seed (default: from the clock); thread i uses X + i
- * The same seed replays the same per-thread choices; thread interleaving, and
+ *   --mode NAME   a workload the program offers besides its default mix
+ *                 (one that aims at one interleaving; see each program)
+ * A failure prints the seed and the command line that replays it. The same seed replays the same per-thread choices; thread interleaving, and
  * so the exact outcome, still depends on the scheduler.
  */
 #ifndef RCGC_STRESS_COMMON_H
@@ -20,10 +22,14 @@ struct stress_options {
     double seconds;
     unsigned threads;
     uint64_t seed;
+    const char *mode; /* "mixed" unless --mode named another */
 };
 
-/* Parse argv (exits with usage on error) and print the settings line. */
-struct stress_options stress_parse(int argc, char **argv, const char *program);
+/* Parse argv (exits with usage on error) and print the settings line.
+ * @modes: the names --mode accepts besides "mixed", NULL-terminated; NULL
+ * when the program has no other workload. */
+struct stress_options stress_parse(int argc, char **argv, const char *program,
+                                   const char *const *modes);
 
 /* True until the deadline passes or a failure has been reported. */
 bool stress_running(void);

@@ -18,6 +18,12 @@
  * At the end, with everything dropped and full collections run until one
  * frees nothing, every node made was released exactly once, the garbage
  * list is empty and every collection ran its callbacks once.
+ *
+ * --mode resurrect aims at the hand-offs around finalizers: every node has
+ * a finalizer, half are deferred, half the finalizers resurrect their node
+ * and yield right after publishing it, and threads take resurrected nodes
+ * ten times as often - so a node is taken, dropped and its thread's
+ * deferred table flushed while its finalizer is still returning.
  */
 /* nanosleep is POSIX: the build defines _GNU_SOURCE; a bare -std=c17
  * compile gets it from here. */
@@ -34,6 +40,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #define REFS 3                  /* edges per node */
@@ -94,6 +101,19 @@ static rcgc_object *_Atomic resurrected[RESURRECT_SLOTS];
 static _Thread_local unsigned in_collection;
 
 static const unsigned thresholds[RCGC_GENERATIONS] = {200, 5, 5};
+
+/* The workload's odds, set once by main from --mode. */
+struct workload {
+    unsigned fin_in_3;          /* of 3 new nodes, how many have a finalizer */
+    unsigned deferred_in_32;    /* of 32 new nodes, how many are deferred */
+    unsigned resurrect_in_8;    /* of 8 finalizers, how many resurrect */
+    unsigned idle_take_in_8;    /* idle steps that take a resurrected node */
+    bool yield_after_resurrect; /* widen the window after publishing */
+};
+
+static const struct workload mixed_workload = {1, 1, 1, 0, false};
+static const struct workload resurrect_workload = {3, 16, 4, 4, true};
+static struct workload work; /* written by main before any thread starts */
 
 /* --------------------------------------------------------------- Nodes */
 
@@ -212,7 +232,7 @@ static struct node *node_get_ref(struct node *n, unsigned k) {
 }
 
 static struct node *node_make(uint64_t *rng) {
-    const rcgc_type *type = stress_below(rng, 3) == 0 ? &fin_type : &plain_type;
+    const rcgc_type *type = stress_below(rng, 3) < work.fin_in_3 ? &fin_type : &plain_type;
     struct node *n = (struct node *)rcgc_new(type);
     if (n == NULL) {
         stress_fail("rcgc_new failed (errno %d)", errno);
@@ -235,7 +255,9 @@ static struct node *node_make(uint64_t *rng) {
                               &peak_live, &peak, live, memory_order_relaxed, memory_order_relaxed))
         ;
     uint64_t pick = stress_below(rng, 32);
-    int mode = pick < 8 ? RCGC_RC_ATOMIC : pick == 8 ? RCGC_RC_DEFERRED : RCGC_RC_BIASED;
+    int mode = pick < work.deferred_in_32       ? RCGC_RC_DEFERRED
+               : pick < work.deferred_in_32 + 8 ? RCGC_RC_ATOMIC
+                                                : RCGC_RC_BIASED;
     if (mode != RCGC_RC_BIASED && rcgc_set_rc_mode(&n->head, mode) != 0)
         stress_fail("rcgc_set_rc_mode(%d) failed on a fresh node (errno %d)", mode, errno);
     return n;
@@ -285,13 +307,16 @@ static void node_finalize(rcgc_object *self) {
     }
     if (h % 4 == 0) /* a finalizer that breaks one of its own edges */
         node_set_ref(n, (unsigned)((h >> 4) % REFS), NULL);
-    if (h % 8 == 1 && !atomic_load_explicit(&finishing, memory_order_relaxed)) {
+    if ((h >> 20) % 8 < work.resurrect_in_8 &&
+        !atomic_load_explicit(&finishing, memory_order_relaxed)) {
         rcgc_incref(self);
         /* acq_rel: the node's fields are visible to whoever takes it out,
          * and the previous occupant's to this thread, which drops it. */
         rcgc_object *old = atomic_exchange_explicit(&resurrected[(h >> 16) % RESURRECT_SLOTS], self,
                                                     memory_order_acq_rel);
         atomic_fetch_add_explicit(&resurrected_count, 1, memory_order_relaxed);
+        if (work.yield_after_resurrect)
+            sched_yield();
         if (old != NULL && check_node((struct node *)old, "finalize, slot"))
             rcgc_decref(old);
     }
@@ -619,6 +644,8 @@ static void step(struct thread_ctx *ctx) {
         atomic_fetch_add_explicit(&reattached, 1, memory_order_relaxed);
     } else if (roll == 834 && ctx->spawner && stress_below(&ctx->rng, 2) == 0) {
         spawn(ctx);
+    } else if (stress_below(&ctx->rng, 8) < work.idle_take_in_8) {
+        take_resurrected(ctx);
     } else {
         rcgc_safepoint();
         if (a->node != NULL)
@@ -726,7 +753,9 @@ static void on_fatal(const char *message, void *arg) {
 }
 
 int main(int argc, char **argv) {
-    struct stress_options options = stress_parse(argc, argv, "stress_gc");
+    static const char *const modes[] = {"resurrect", NULL};
+    struct stress_options options = stress_parse(argc, argv, "stress_gc", modes);
+    work = strcmp(options.mode, "resurrect") == 0 ? resurrect_workload : mixed_workload;
     base_seed = options.seed;
     rcgc_set_fatal_handler(on_fatal, NULL);
     rcgc_set_threshold(thresholds[0], thresholds[1], thresholds[2]);

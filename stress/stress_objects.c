@@ -150,7 +150,7 @@ static void worker(unsigned index, uint64_t seed, void *arg) {
 }
 
 int main(int argc, char **argv) {
-    struct stress_options options = stress_parse(argc, argv, "stress_objects");
+    struct stress_options options = stress_parse(argc, argv, "stress_objects", NULL);
     stress_run(&options, worker, NULL);
     /* Drop what is left in the exchange, from an attached thread. */
     rcgc_thread_attach();

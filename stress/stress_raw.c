@@ -194,7 +194,7 @@ static void worker(unsigned index, uint64_t seed, void *arg) {
 }
 
 int main(int argc, char **argv) {
-    struct stress_options options = stress_parse(argc, argv, "stress_raw");
+    struct stress_options options = stress_parse(argc, argv, "stress_raw", NULL);
     struct rcgc_raw_stats before;
     rcgc_raw_stats(&before);
 

@@ -98,7 +98,7 @@ static void worker(unsigned index, uint64_t seed, void *arg) {
 }
 
 int main(int argc, char **argv) {
-    struct stress_options options = stress_parse(argc, argv, "stress_threads");
+    struct stress_options options = stress_parse(argc, argv, "stress_threads", NULL);
     if (options.threads < 3)
         options.threads = 3;
     stress_run(&options, worker, NULL);
