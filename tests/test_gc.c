@@ -608,6 +608,66 @@ static void track_of_a_leaf_object_is_reported(void **state) {
     rcgc_decref(leaf);
 }
 
+/* A traverse hook that reports its second reference twice: trial deletion
+ * then subtracts an outside reference away, and the collector would clear
+ * an object in use. Checked builds stop with a report. */
+struct liar {
+    rcgc_object head;
+    rcgc_object *self;
+    rcgc_object *held;
+};
+
+static void liar_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg) {
+    struct liar *liar = (struct liar *)self;
+    if (liar->self != NULL)
+        visit(liar->self, arg);
+    if (liar->held != NULL) {
+        visit(liar->held, arg);
+        visit(liar->held, arg);
+    }
+}
+
+static void liar_clear(rcgc_object *self) {
+    struct liar *liar = (struct liar *)self;
+    rcgc_object *cycle = liar->self, *held = liar->held;
+    liar->self = NULL;
+    liar->held = NULL;
+    rcgc_xdecref(cycle);
+    rcgc_xdecref(held);
+}
+
+static const rcgc_type liar_type = {.name = "liar",
+                                    .size = sizeof(struct liar),
+                                    .flags = RCGC_TYPE_GC,
+                                    .traverse = liar_traverse,
+                                    .clear = liar_clear};
+
+static void collect_garbage_holding_an_object_in_use(void *arg) {
+    rcgc_object *in_use = arg;
+    struct liar *liar = (struct liar *)new_object(&liar_type);
+    rcgc_incref(&liar->head);
+    liar->self = &liar->head;
+    rcgc_incref(in_use);
+    liar->held = in_use;
+    rcgc_decref(&liar->head); /* garbage now: only its self-cycle holds it */
+    (void)rcgc_collect(2);
+}
+
+static void traverse_reporting_a_reference_twice_is_reported(void **state) {
+    (void)state;
+    if (RCGC_CHECKS < 2)
+        skip(); /* release builds trust traverse hooks, as CPython's does */
+    rcgc_object *in_use = new_object(&instance_type);
+    char expected[64];
+    snprintf(expected, sizeof expected, "<instance %p>", (void *)in_use);
+    struct child_result result;
+    child_run(collect_garbage_holding_an_object_in_use, in_use, &result);
+    assert_true(child_aborted(&result));
+    assert_non_null(strstr(result.output, "refcount is too small"));
+    assert_non_null(strstr(result.output, expected));
+    rcgc_decref(in_use);
+}
+
 /* ------------------------------------------------------------ Self-cycles */
 
 static void self_cycle_of_a_list_is_collected(void **state) {
@@ -1828,6 +1888,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         GC_TEST(gc_objects_are_tracked_from_creation),
         GC_TEST(leaf_objects_are_never_tracked),
+        GC_TEST(traverse_reporting_a_reference_twice_is_reported),
         GC_TEST(untrack_and_track_are_idempotent),
         GC_TEST(track_of_a_leaf_object_is_reported),
         GC_TEST(self_cycle_of_a_list_is_collected),

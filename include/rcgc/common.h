@@ -66,6 +66,14 @@ RCGC_API const char *rcgc_version_string(void);
  * The handler may log, then either longjmp() out (tests do this) or return;
  * when it returns, rcgc calls abort(). It must not call back into rcgc's
  * allocator: the report may come from inside it.
+ *
+ * What is reported this way: misuse (freeing a pointer rcgc does not own,
+ * a double free, an interior pointer; a count taken below zero or changed
+ * on a dead object; objects touched from a thread that is not attached)
+ * and broken internal invariants (checked builds check more of them).
+ * Running out of memory never is: calls that allocate fail with NULL or -1
+ * and errno = ENOMEM, and the calls that cannot fail (rcgc_free,
+ * rcgc_decref) never need memory.
  */
 typedef void (*rcgc_fatal_handler)(const char *message, void *arg);
 

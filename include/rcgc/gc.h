@@ -245,10 +245,15 @@ RCGC_API size_t rcgc_get_freeze_count(void);
  * it builds it, or for good when it holds no references). Tracking a
  * tracked object does nothing; an object whose type lacks RCGC_TYPE_GC or
  * a traverse hook is reported through the fatal handler.
+ *
+ * Returns 0, or -1 with errno = ENOMEM when the calling thread's young
+ * table cannot grow; the object then stays untracked (the collector cannot
+ * free a cycle through it) and the call may be repeated.
  * Thread safety: an attached thread, not concurrently with other calls on
  *   the same object.
+ * Cost: an append to the calling thread's young table; may allocate.
  */
-RCGC_API void rcgc_track(rcgc_object *obj);
+RCGC_API int rcgc_track(rcgc_object *obj);
 
 /** rcgc_untrack - Hide @obj from the collector; does nothing if untracked. */
 RCGC_API void rcgc_untrack(rcgc_object *obj);

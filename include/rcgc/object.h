@@ -147,9 +147,9 @@ struct rcgc_object {
  *
  * Returns the object, its fields after the header zeroed, owned by the
  * calling thread (biased counting), or NULL with errno = ENOMEM. Polls a
- * safepoint first.
- * Thread safety: an attached thread (an unattached one gets an object with
- *   no owner: every count atomic). Cost: one small allocation.
+ * safepoint first. A NULL @type, a type without a name, or a call from a
+ * thread that is not attached is reported through the fatal handler.
+ * Thread safety: an attached thread. Cost: one small allocation.
  */
 RCGC_API RCGC_NODISCARD rcgc_object *rcgc_new(const rcgc_type *type);
 
@@ -208,8 +208,10 @@ RCGC_API int rcgc_rc_mode(const rcgc_object *obj);
  * applies each thread's table, restarts the world, then runs the deaths of
  * the objects found at zero on the calling thread. Returns how many died.
  * The cycle collector does the same at each collection.
- * Thread safety: any thread, attached or not; not from inside a type's
- *   hook. Cost: a stop of the world and a walk of the deferred objects.
+ * Thread safety: any thread; an unattached one is attached for the call
+ *   (0 is returned when that fails for want of memory); not from inside a
+ *   type's hook. Cost: a stop of the world and a walk of the deferred
+ *   objects.
  */
 RCGC_API size_t rcgc_sync_deferred(void);
 
@@ -230,6 +232,10 @@ RCGC_API void rcgc_merge_zero_local(rcgc_object *obj);
  * rcgc_incref - Add a reference to @obj.
  * @obj: a live object; not NULL.
  *
+ * Misuse is reported through the fatal handler on the paths other than the
+ * owner's: an increment of a dead object (freed, or on a free list), and an
+ * increment from a thread that is not attached (immortal objects excepted,
+ * since nothing is written to them).
  * Thread safety: any attached thread. Cost: on the owning thread one load,
  *   one compare and one relaxed store, no atomic read-modify-write; from
  *   other threads one atomic add (a call); immortal objects: no write.
@@ -251,14 +257,23 @@ static inline void rcgc_incref(rcgc_object *obj) {
  * drops the last reference, exactly once.
  * @obj: a live object; not NULL.
  *
- * Dropping a reference that does not exist is reported ("rcgc: refcount
- * below zero on <pair 0x...> in rcgc_decref") through the fatal handler.
+ * Dropping a reference that does not exist is reported through the fatal
+ * handler: "rcgc: refcount below zero on <pair 0x...> in rcgc_decref" while
+ * the object lives, "reference count changed on a dead object" once it has
+ * died and until its memory is reused (nothing is written to it then: the
+ * allocator's data in a freed block stays intact). A drop after the memory
+ * was reused for another object cannot be told apart from a real one.
+ * A drop from a thread that is not attached is reported too (immortal
+ * objects excepted).
  * Deaths nest without using stack: a chain of ten million objects dies in
  * a loop (CPython's trashcan).
  * Thread safety: any attached thread. Memory ordering: the thread that
  *   releases the object sees every write other threads made before their
  *   decrements (acquire/release on the shared count).
- * Cost: owner path as rcgc_incref; a death runs the type's hooks.
+ * Cost: owner path as rcgc_incref; a death runs the type's hooks. Never
+ *   needs memory: when another thread's drop must be handed to the owner
+ *   and the owner's queue cannot grow, it is merged with the world stopped
+ *   instead (rare: a stop as short as a young collection's).
  */
 static inline void rcgc_decref(rcgc_object *obj) {
     if (RCGC_LIKELY(atomic_load_explicit(&obj->ob_tid, memory_order_relaxed) ==

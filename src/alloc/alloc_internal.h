@@ -119,7 +119,9 @@ unsigned rcgc__size_class_of(size_t size);
 
 /* A free block. `cookie` is block ^ rcgc__free_secret while the block is
  * free and 0 once handed out, so freeing a block that is already free is
- * caught by one load and compare (misuse.c) without walking any list. */
+ * caught by one load and compare (misuse.c) without walking any list.
+ * Bit 1 of `next` (plain or encoded) is always clear: the layer above
+ * relies on it to tell a freed object's first word from a thread id. */
 struct block {
     struct block *next;
     uintptr_t cookie;

@@ -55,7 +55,10 @@ static void choose_free_secret(void) {
         clock_gettime(CLOCK_MONOTONIC, &now);
         secret = (uintptr_t)now.tv_nsec * 0x9e3779b97f4a7c15u ^ (uintptr_t)&now;
     }
-    rcgc__free_secret = secret | 1u; /* never 0: a zeroed block is not "free" */
+    /* Bit 0 set: never 0, so a zeroed block is not "free". Bit 1 clear:
+     * an encoded free-list link keeps bit 1 of its aligned pointers clear
+     * (struct block's promise). */
+    rcgc__free_secret = (secret | 1u) & ~(uintptr_t)2u;
 }
 
 static void fill_tables(void) {

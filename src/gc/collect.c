@@ -373,10 +373,17 @@ static void separate_uncollectable(struct collection *c) {
         traverse(*gc_table_slot(c->target, c->stack[--c->top]), legacy_visit, c);
     c->uncollectable = c->target->length - c->uncollectable_first;
     compact_held(c);
-    /* Each keeps the reference hold() took if the garbage list takes it;
-     * dropping it cannot kill the object: its cycle holds it. */
+}
+
+/* Step 4's end, right after the restart and before any hook runs: the
+ * garbage list takes the reference hold() took on each legacy-finalizer
+ * object (every uncollectable one under SAVEALL); the others drop it,
+ * which cannot kill them: their cycle holds them. After the restart
+ * because the garbage list's lock is a leaf that a fork takes before the
+ * stop-the-world locks, so no stopped world may wait for it. */
+static void save_uncollectable(struct collection *c) {
     bool save_all = (c->debug & RCGC_DEBUG_SAVEALL) != 0;
-    for (uint32_t i = c->uncollectable_first; i < c->target->length; i++) {
+    for (uint32_t i = c->uncollectable_first; i < c->uncollectable_first + c->uncollectable; i++) {
         rcgc_object *obj = *gc_table_slot(c->target, i);
         if ((!save_all && (obj->ob_type->flags & RCGC_TYPE_LEGACY_FINALIZER) == 0) ||
             !rcgc__gc_garbage_append(obj))
@@ -473,6 +480,40 @@ static void return_resurrected(struct collection *c) {
     c->pause_ns += rcgc__gc_now_ns() - stop_start;
 }
 
+#if RCGC_CHECKS >= 2
+static void held_count_visit(rcgc_object *referent, void *arg) {
+    struct collection *c = arg;
+    if (referent != NULL && is_held(referent))
+        c->refs[atomic_load_explicit(&referent->ob_gc_slot, memory_order_relaxed)]++;
+}
+
+/* Once every clear hook ran, a held object's count is the collector's
+ * reference plus those its fellow garbage still holds (traverse hooks
+ * must report what clear hooks left). Anything more is a reference from
+ * outside that trial deletion subtracted away: a traverse hook reported
+ * one reference twice, or one its object does not hold - and a clear hook
+ * has just run on an object in use. CPython's debug build stops there
+ * too. Deferred objects are left out: their counts wait for a sync. */
+static void check_no_outside_references(struct collection *c) {
+    for (uint32_t k = 0; k < c->held_count; k++)
+        c->refs[k] = 0;
+    for (uint32_t k = 0; k < c->held_count; k++)
+        if (is_held(c->held[k]))
+            traverse(c->held[k], held_count_visit, c);
+    for (uint32_t k = 0; k < c->held_count; k++) {
+        rcgc_object *obj = c->held[k];
+        if (!is_held(obj) || rcgc_rc_mode(obj) == RCGC_RC_DEFERRED)
+            continue;
+        if (rcgc_refcount(obj) - 1 > (size_t)c->refs[k])
+            rcgc__report_object(obj,
+                                "refcount is too small: collected while referenced from "
+                                "outside its garbage (a traverse hook reported a reference "
+                                "twice, or one its object does not hold):",
+                                "rcgc_collect");
+    }
+}
+#endif
+
 /* Step 8. Nothing else reaches a held object (finalizers are done), so
  * moving one into the target needs no stop: appends to an old table are
  * the collector's, under gc_mutex (G2). */
@@ -503,6 +544,9 @@ static void delete_garbage(struct collection *c) {
     /* The clears' drops of deferred objects sit in this thread's table. */
     if (rcgc__thread_record() != NULL)
         rcgc__deferred_flush(rcgc__thread_record());
+#if RCGC_CHECKS >= 2
+    check_no_outside_references(c);
+#endif
     for (uint32_t k = 0; k < c->held_count; k++) {
         rcgc_object *obj = c->held[k];
         /* Still referenced once every clear hook ran (by an object with no
@@ -564,6 +608,7 @@ ptrdiff_t rcgc__gc_collect_locked(int generation) {
     }
     rcgc__start_the_world();
     c.pause_ns = rcgc__gc_now_ns() - stop_start;
+    save_uncollectable(&c);
     rcgc__death_list_run(c.dead);
     c.dead = NULL;
 

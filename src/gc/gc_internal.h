@@ -290,6 +290,15 @@ extern struct gc_state rcgc__gc;
 void rcgc__gc_state_lock(void);
 void rcgc__gc_state_unlock(void);
 
+/* fork(): the state lock without registering the handlers (they are what
+ * calls it); unlocked with rcgc__gc_state_unlock. */
+void rcgc__gc_state_fork_lock(void);
+
+/* Register the collector's fork handlers once (track.c); every lock of
+ * the collector's calls it before its first use, so that no fork can
+ * leave the child a collector mutex held by a thread it lacks. */
+void rcgc__gc_fork_handlers_register(void);
+
 /* Append @obj to the garbage list, taking over one reference the caller
  * holds; false when the list cannot grow (the caller keeps the reference). */
 bool rcgc__gc_garbage_append(rcgc_object *obj);

@@ -20,8 +20,12 @@
 struct gc_state rcgc__gc;
 
 static pthread_mutex_t state_mutex = PTHREAD_MUTEX_INITIALIZER;
-void rcgc__gc_state_lock(void) { pthread_mutex_lock(&state_mutex); }
+void rcgc__gc_state_lock(void) {
+    rcgc__gc_fork_handlers_register();
+    pthread_mutex_lock(&state_mutex);
+}
 void rcgc__gc_state_unlock(void) { pthread_mutex_unlock(&state_mutex); }
+void rcgc__gc_state_fork_lock(void) { pthread_mutex_lock(&state_mutex); }
 
 uint64_t rcgc__gc_now_ns(void) {
     struct timespec ts;

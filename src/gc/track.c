@@ -48,10 +48,12 @@ static _Thread_local unsigned gc_lock_depth;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 static void register_fork_handlers(void);
 
+void rcgc__gc_fork_handlers_register(void) { pthread_once(&fork_once, register_fork_handlers); }
+
 void rcgc__gc_lock(void) {
     if (gc_lock_depth++ > 0)
         return;
-    pthread_once(&fork_once, register_fork_handlers);
+    rcgc__gc_fork_handlers_register();
     /* As a blocked thread: a collector holding the mutex may be stopping
      * the world, and must not wait for this thread to park. */
     rcgc_blocking_begin();
@@ -77,16 +79,19 @@ static bool gc_trylock(void) {
  * Registered on first use, so after the stop-the-world handlers, whose
  * prepare therefore runs after this one (pthread_atfork runs prepare
  * handlers in reverse order): gc_mutex before stw_mutex, as collections
- * take them. */
+ * take them. The state lock is a leaf, taken here too: with gc_mutex held
+ * no collection can be waiting for it inside a stop. */
 static void fork_prepare(void) {
     if (gc_lock_depth == 0) {
         rcgc_blocking_begin();
         pthread_mutex_lock(&gc_mutex);
         rcgc_blocking_end();
     }
+    rcgc__gc_state_fork_lock();
 }
 
 static void fork_parent(void) {
+    rcgc__gc_state_unlock();
     if (gc_lock_depth == 0)
         pthread_mutex_unlock(&gc_mutex);
 }
@@ -96,7 +101,7 @@ static void register_fork_handlers(void) { pthread_atfork(fork_prepare, fork_par
 /* ----------------------------------------------------------- Young tables */
 
 static struct gc_table *young_table_new(uint16_t id) {
-    pthread_once(&fork_once, register_fork_handlers);
+    rcgc__gc_fork_handlers_register();
     struct gc_table *table = rcgc_raw_calloc(1, sizeof *table);
     if (table == NULL)
         return NULL;
@@ -266,15 +271,18 @@ void rcgc__gc_count_death_slow(void) {
 
 /* -------------------------------------------------------------- Public API */
 
-void rcgc_track(rcgc_object *obj) {
+int rcgc_track(rcgc_object *obj) {
     const rcgc_type *type = obj->ob_type;
     if ((type->flags & RCGC_TYPE_GC) == 0 || type->traverse == NULL)
         rcgc__report_object(
             obj, "tracked, but its type has no RCGC_TYPE_GC flag or traverse hook:", "rcgc_track");
     if (gc_gen_of(gc_flags_load(obj)) != GEN_NONE)
-        return;
-    if (rcgc__gc_track_new(obj) != 0)
-        rcgc__report_object(obj, "could not be tracked (out of memory):", "rcgc_track");
+        return 0;
+    if (rcgc__gc_track_new(obj) != 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return 0;
 }
 
 void rcgc_untrack(rcgc_object *obj) { rcgc__gc_untrack_if_tracked(obj); }

@@ -19,13 +19,31 @@
 
 #include <errno.h>
 
+/* The deferred objects, under deferred_mutex (raw layer memory).
+ *
+ *   D1  deferred_count + deferred_reserved <= deferred_capacity
+ *   D2  deferred_reserved == the number of deferred objects a sync took off
+ *       the list to die whose finalizer has not run yet
+ *
+ * Why reserve: such a finalizer may resurrect its object, which must then
+ * go back on the list (only a later sync, with every table applied, can
+ * tell whether it died) - and that cannot fail for want of memory, since
+ * the death that runs the finalizer has no way to report it. The slot the
+ * sync freed is kept for it instead. */
 static pthread_mutex_t deferred_mutex = PTHREAD_MUTEX_INITIALIZER;
-static rcgc_object **deferred_objects; /* deferred_mutex; raw layer */
-static size_t deferred_count, deferred_capacity;
+static rcgc_object **deferred_objects;
+static size_t deferred_count, deferred_capacity, deferred_reserved;
+
+void rcgc__deferred_fork_lock(void) { pthread_mutex_lock(&deferred_mutex); }
+void rcgc__deferred_fork_unlock(void) { pthread_mutex_unlock(&deferred_mutex); }
+
+static void deferred_check_locked(void) {
+    rcgc_assert_internal(deferred_count + deferred_reserved <= deferred_capacity); /* D1 */
+}
 
 int rcgc__deferred_register(rcgc_object *obj) {
     pthread_mutex_lock(&deferred_mutex);
-    if (deferred_count == deferred_capacity) {
+    if (deferred_count + deferred_reserved == deferred_capacity) {
         size_t capacity = deferred_capacity ? deferred_capacity * 2 : 64;
         /* The elements are pointers, so sizeof of a pointer is meant. */
         // NOLINTNEXTLINE(bugprone-sizeof-expression)
@@ -39,8 +57,20 @@ int rcgc__deferred_register(rcgc_object *obj) {
         deferred_capacity = capacity;
     }
     deferred_objects[deferred_count++] = obj;
+    deferred_check_locked();
     pthread_mutex_unlock(&deferred_mutex);
     return 0;
+}
+
+void rcgc__deferred_register_reserved(rcgc_object *obj) {
+    pthread_mutex_lock(&deferred_mutex);
+    if (deferred_reserved == 0)
+        rcgc__report_object(
+            obj, "went back on the deferred list without a reserved slot:", "rcgc_decref");
+    deferred_reserved--;
+    deferred_objects[deferred_count++] = obj;
+    deferred_check_locked();
+    pthread_mutex_unlock(&deferred_mutex);
 }
 
 static void apply(rcgc_object *obj, int64_t delta) {
@@ -111,6 +141,8 @@ size_t rcgc__deferred_apply_all_stopped(rcgc_object **dead) {
         if (shared >> REF_SHARED_SHIFT < 0)
             rcgc__report_object(obj, "refcount below zero on", "rcgc_sync_deferred");
         deferred_objects[i] = deferred_objects[--deferred_count];
+        if (rcgc__object_finalizer_pending(obj))
+            deferred_reserved++; /* D2: its slot waits for the finalizer */
         /* Found at zero by a stopped world: no collection may see it as a
          * candidate while its death waits for the restart. */
         rcgc__gc_untrack_if_tracked(obj);
@@ -122,6 +154,14 @@ size_t rcgc__deferred_apply_all_stopped(rcgc_object **dead) {
 }
 
 size_t rcgc_sync_deferred(void) {
+    /* The deaths run hooks that drop references: an unattached caller is
+     * attached for the call, as by rcgc_collect. */
+    bool attached_here = false;
+    if (!rcgc_thread_is_attached()) {
+        if (rcgc_thread_attach() != 0)
+            return 0;
+        attached_here = true;
+    }
     rcgc__stop_the_world();
     rcgc_object *dead = NULL;
     size_t died = rcgc__deferred_apply_all_stopped(&dead);
@@ -129,5 +169,7 @@ size_t rcgc_sync_deferred(void) {
     /* Deaths run after the restart: hooks may touch other objects and take
      * locks that parked threads hold (DESIGN principle 3). */
     rcgc__death_list_run(dead);
+    if (attached_here)
+        rcgc_thread_detach();
     return died;
 }

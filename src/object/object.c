@@ -20,7 +20,7 @@
 #define TRASHCAN_DEPTH 64
 
 static _Thread_local unsigned death_depth;
-static _Thread_local rcgc_object *pending_deaths; /* linked through ob_ref_shared */
+static _Thread_local rcgc_object *pending_deaths; /* rcgc__dead_link_set */
 
 /* Free lists: dead instances of types with freelist_max > 0, kept by the
  * thread they died on and handed out again by its rcgc_new, with no trip
@@ -87,19 +87,11 @@ static inline void zero_fields(rcgc_object *obj, size_t size) {
     }
 }
 
-static inline rcgc_object *link_next(rcgc_object *obj) {
-    return (rcgc_object *)(intptr_t)atomic_load_explicit(&obj->ob_ref_shared, memory_order_relaxed);
-}
-
-static inline void link_set(rcgc_object *obj, rcgc_object *next) {
-    atomic_store_explicit(&obj->ob_ref_shared, (int64_t)(intptr_t)next, memory_order_relaxed);
-}
-
 void rcgc__freelists_drain(void) {
     for (unsigned i = 0; i < FREELIST_TYPES; i++) {
         while (freelists[i].head != NULL) {
             rcgc_object *obj = freelists[i].head;
-            freelists[i].head = link_next(obj);
+            freelists[i].head = rcgc__dead_link_next(obj);
             rcgc_free(obj);
         }
         freelists[i] = (struct freelist){0};
@@ -112,17 +104,20 @@ void rcgc__report_object(const rcgc_object *obj, const char *what, const char *w
     rcgc__fatal("rcgc: %s <%s %p> in %s", what, name, (const void *)obj, where);
 }
 
+void rcgc__report_dead_object(const rcgc_object *obj, const char *where) {
+    static const char what[] = "reference count changed on a dead object (a reference dropped "
+                               "once too often, or used after its last drop):";
+    /* Checked builds fill a freed block, its type pointer included. */
+    if (atomic_load_explicit(&obj->ob_ref_shared, memory_order_relaxed) == REF_FREED_FILL)
+        rcgc__fatal("rcgc: %s <freed object %p> in %s", what, (const void *)obj, where);
+    rcgc__report_object(obj, what, where);
+}
+
 static rcgc_object *init_header(rcgc_object *obj, const rcgc_type *type, uint16_t flags) {
-    uint32_t me = rcgc_tls_thread_id;
-    /* An unattached thread's object has no owner: all its counts atomic. */
-    bool owned = me != UINT32_MAX;
-    atomic_store_explicit(&obj->ob_tid, owned ? me : 0, memory_order_relaxed);
-    atomic_store_explicit(&obj->ob_ref_local, owned ? 1 : 0, memory_order_relaxed);
-    atomic_store_explicit(&obj->ob_ref_shared, owned ? 0 : REF_ONE | REF_MERGED,
-                          memory_order_relaxed);
-    atomic_store_explicit(&obj->ob_flags,
-                          (uint16_t)(flags | (owned ? RCGC_RC_BIASED : RCGC_RC_ATOMIC)),
-                          memory_order_relaxed);
+    atomic_store_explicit(&obj->ob_tid, rcgc_tls_thread_id, memory_order_relaxed);
+    atomic_store_explicit(&obj->ob_ref_local, 1, memory_order_relaxed);
+    atomic_store_explicit(&obj->ob_ref_shared, 0, memory_order_relaxed);
+    atomic_store_explicit(&obj->ob_flags, (uint16_t)(flags | RCGC_RC_BIASED), memory_order_relaxed);
     atomic_store_explicit(&obj->ob_gc_slot, 0, memory_order_relaxed);
     obj->ob_reserved = 0;
     obj->ob_type = type;
@@ -143,21 +138,35 @@ RCGC_NOINLINE static rcgc_object *track_new(rcgc_object *obj) {
 /* A dead instance of @type from the calling thread's free list, its
  * fields zeroed, or NULL. */
 static inline rcgc_object *freelist_take(const rcgc_type *type) {
-    if (type->freelist_max == 0 || rcgc_tls_thread_id == UINT32_MAX)
+    if (type->freelist_max == 0)
         return NULL;
     struct freelist *list = freelist_of(type, false);
     if (list == NULL || list->head == NULL)
         return NULL;
     rcgc_object *obj = list->head;
-    list->head = link_next(obj);
+    list->head = rcgc__dead_link_next(obj);
     list->count--;
     zero_fields(obj, type->size);
     return obj;
 }
 
+/* Misuse of rcgc_new: one line, out of the way of the fast path. */
+RCGC_NORETURN RCGC_NOINLINE RCGC_COLD static void report_bad_new(const rcgc_type *type) {
+    if (type == NULL)
+        rcgc__fatal("rcgc: object made with a NULL type in rcgc_new");
+    if (type->name == NULL)
+        rcgc__fatal("rcgc: object made with a type %p that has no name in rcgc_new",
+                    (const void *)type);
+    rcgc__fatal("rcgc: <%s> made from a thread that is not attached in rcgc_new", type->name);
+}
+
 /* rcgc_new and rcgc_new_var: @flags has OBJ_FIXED_SIZE for the first. */
 static inline __attribute__((always_inline)) rcgc_object *new_object(const rcgc_type *type,
                                                                      size_t size, uint16_t flags) {
+    /* One well-predicted branch covers every misuse; the thread id is the
+     * one init_header reads anyway. */
+    if (RCGC_UNLIKELY(type == NULL || type->name == NULL || rcgc_tls_thread_id == UINT32_MAX))
+        report_bad_new(type);
     if (size < sizeof(rcgc_object))
         return rcgc__fail(ENOMEM);
     /* The poll and the count may run deaths (queued merges, a collection),
@@ -179,18 +188,18 @@ static inline __attribute__((always_inline)) rcgc_object *new_object(const rcgc_
 rcgc_object *rcgc_new_var(const rcgc_type *type, size_t size) { return new_object(type, size, 0); }
 
 rcgc_object *rcgc_new(const rcgc_type *type) {
-    return new_object(type, type->size, OBJ_FIXED_SIZE);
+    return new_object(type, type != NULL ? type->size : 0, OBJ_FIXED_SIZE);
 }
 
 /* Keep @obj for reuse when its type asks and there is room; true if kept. */
 static bool freelist_keep(rcgc_object *obj, const rcgc_type *type, uint16_t flags) {
     if (type->freelist_max == 0 || (flags & OBJ_FIXED_SIZE) == 0 ||
         rcgc_tls_thread_id == UINT32_MAX)
-        return false;
+        return false; /* dying during detach: the lists are being emptied */
     struct freelist *list = freelist_of(type, true);
     if (list == NULL || list->count >= type->freelist_max)
         return false;
-    link_set(obj, list->head);
+    rcgc__dead_link_set(obj, list->head);
     list->head = obj;
     list->count++;
     return true;
@@ -215,12 +224,21 @@ static bool finalize_resurrects(rcgc_object *obj) {
     if ((type->flags & RCGC_TYPE_GC) != 0 && type->traverse != NULL)
         (void)rcgc__gc_track_new(obj); /* out of memory: it stays untracked */
     type->finalize(obj);
-    /* A deferred object's new references may sit in some thread's table:
-     * only a later sync, with every table applied, can tell whether it is
-     * dead, so it goes back on the list the sync took it from - before the
-     * subtraction, after which it may belong to other threads. */
-    bool waits_for_sync =
-        (flags & OBJ_MODE_MASK) == RCGC_RC_DEFERRED && rcgc__deferred_register(obj) == 0;
+    if ((flags & OBJ_MODE_MASK) == RCGC_RC_DEFERRED) {
+        /* Only a sync, with every table applied, can tell whether a
+         * deferred object died: the finalizer's new references may sit in
+         * any thread's table, and so may the drops that balance them - a
+         * thread that took the object and dropped it may already have
+         * flushed its table, taking the shared count below our one. So no
+         * check here, and the object goes back on the list (in the slot
+         * its sync reserved) before our reference goes: after the
+         * subtraction it may belong to other threads. Relaxed: the sync
+         * that may release it stops the world first, and this thread's
+         * parking orders the subtraction before the sync's check. */
+        rcgc__deferred_register_reserved(obj);
+        atomic_fetch_sub_explicit(&obj->ob_ref_shared, REF_ONE, memory_order_relaxed);
+        return true;
+    }
     int64_t left =
         atomic_fetch_sub_explicit(&obj->ob_ref_shared, REF_ONE, memory_order_acq_rel) - REF_ONE;
     if (left < REF_MERGED)
@@ -228,7 +246,7 @@ static bool finalize_resurrects(rcgc_object *obj) {
                             "refcount below zero (its finalizer dropped a reference it "
                             "did not hold) on",
                             "rcgc_decref");
-    if (left != REF_MERGED || waits_for_sync)
+    if (left != REF_MERGED)
         return true;
     rcgc__gc_untrack_if_tracked(obj);
     return false;
@@ -245,8 +263,13 @@ static inline __attribute__((always_inline)) void die_now(rcgc_object *obj) {
         type->release(obj);
     if ((type->flags & RCGC_TYPE_GC) != 0)
         rcgc__gc_count_death();
-    if (!freelist_keep(obj, type, flags))
-        rcgc_free(obj);
+    /* No owner: a stray count change by the old owner takes the slow path,
+     * which finds the object dead (R1). */
+    atomic_store_explicit(&obj->ob_tid, 0, memory_order_relaxed);
+    if (freelist_keep(obj, type, flags))
+        return;
+    rcgc__dead_link_set(obj, NULL);
+    rcgc_free(obj);
 }
 
 static inline __attribute__((always_inline)) void object_die(rcgc_object *obj);
@@ -255,8 +278,7 @@ void rcgc__object_die(rcgc_object *obj) { object_die(obj); }
 
 void rcgc__death_list_run(rcgc_object *list) {
     while (list != NULL) {
-        rcgc_object *next = (rcgc_object *)(intptr_t)atomic_load_explicit(&list->ob_ref_shared,
-                                                                          memory_order_relaxed);
+        rcgc_object *next = rcgc__dead_link_next(list);
         atomic_store_explicit(&list->ob_ref_shared, REF_MERGED, memory_order_relaxed);
         object_die(list);
         list = next;
@@ -278,8 +300,7 @@ static inline __attribute__((always_inline)) void object_die(rcgc_object *obj) {
     }
     if (death_depth >= TRASHCAN_DEPTH) {
         /* The count fields of a dead object are free for the link. */
-        atomic_store_explicit(&obj->ob_ref_shared, (int64_t)(intptr_t)pending_deaths,
-                              memory_order_relaxed);
+        rcgc__dead_link_set(obj, pending_deaths);
         pending_deaths = obj;
         return;
     }
@@ -288,8 +309,7 @@ static inline __attribute__((always_inline)) void object_die(rcgc_object *obj) {
     if (death_depth == 1) {
         while (pending_deaths != NULL) {
             rcgc_object *next = pending_deaths;
-            pending_deaths = (rcgc_object *)(intptr_t)atomic_load_explicit(&next->ob_ref_shared,
-                                                                           memory_order_relaxed);
+            pending_deaths = rcgc__dead_link_next(next);
             die_now(next);
         }
     }
@@ -301,11 +321,15 @@ static inline __attribute__((always_inline)) void object_die(rcgc_object *obj) {
  * chain into one call from the inline rcgc_decref (bench/refcount: a
  * free-listed object's make and drop). */
 void rcgc_merge_zero_local(rcgc_object *obj) {
+    /* Acquire: pairs with the release half of other threads' decrements,
+     * so a death here sees their writes to the object. */
+    int64_t shared = atomic_load_explicit(&obj->ob_ref_shared, memory_order_acquire);
+    if (rcgc__ref_is_dead(shared))
+        rcgc__report_dead_object(obj, "rcgc_decref");
     uint32_t local = atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed);
     if (local == 0)
         rcgc__report_object(obj, "refcount below zero on", "rcgc_decref");
     atomic_store_explicit(&obj->ob_ref_local, 0, memory_order_relaxed);
-    int64_t shared = atomic_load_explicit(&obj->ob_ref_shared, memory_order_acquire);
     if (shared == 0) {
         /* Nobody else ever held a reference: no merge needed. */
         object_die(obj);

@@ -20,7 +20,13 @@
  *     to zero releases the object, exactly once (the CAS decides);
  *   - if the owner has exited (its id is dead: detach cleared it under the
  *     queue mutex), the queuer merges by itself: nobody can write the local
- *     count any more, and the mutex made the owner's last writes visible.
+ *     count any more, and the mutex made the owner's last writes visible;
+ *   - if the owner's queue cannot grow (out of memory), the queuer stops
+ *     the world and merges by itself: the owner is then parked or blocked,
+ *     so its local count holds still, and the stop's mutexes order its
+ *     last writes before the merge. A decrement cannot fail, so it must
+ *     not depend on memory; the stop is rare and costs what a young
+ *     collection's does (free-threaded CPython falls back the same way).
  */
 #include "gc/gc_internal.h"
 #include "object/object_internal.h"
@@ -33,19 +39,26 @@ static inline unsigned obj_mode(const rcgc_object *obj) {
     return atomic_load_explicit(&obj->ob_flags, memory_order_relaxed) & OBJ_MODE_MASK;
 }
 
-/* Checked builds: touching objects needs an attached thread (the fast path
- * never sees an unattached one: its id matches no object). */
+/* Touching objects needs an attached thread. The inline fast path never
+ * sees an unattached one (its id matches no object), so every touch from
+ * such a thread arrives here, where the check is one thread-local load:
+ * cheap enough for every build. Immortal objects are exempt: their counts
+ * are never written, so any thread may touch them. */
 static inline void check_attached(const rcgc_object *obj, const char *where) {
-#if RCGC_CHECKS >= 1
-    if (rcgc_tls_thread_id == UINT32_MAX)
+    if (RCGC_UNLIKELY(rcgc_tls_thread_id == UINT32_MAX))
         rcgc__report_object(obj, "touched from a thread that is not attached", where);
-#else
-    (void)obj;
-    (void)where;
-#endif
+}
+
+/* R1 (object_internal.h): nothing in a dead object's header but its shared
+ * count can be trusted, so the slow paths look there first. */
+static inline void check_alive(const rcgc_object *obj, const char *where) {
+    if (RCGC_UNLIKELY(
+            rcgc__ref_is_dead(atomic_load_explicit(&obj->ob_ref_shared, memory_order_relaxed))))
+        rcgc__report_dead_object(obj, where);
 }
 
 void rcgc_incref_slow(rcgc_object *obj) {
+    check_alive(obj, "rcgc_incref");
     unsigned mode = obj_mode(obj);
     if (mode == RCGC_RC_IMMORTAL)
         return;
@@ -104,6 +117,16 @@ static void after_merge(rcgc_object *obj, int64_t total, unsigned mode_before, r
     rcgc__death_list_push(dead, obj);
 }
 
+/* The owner's queue is full and cannot grow: merge with the owner
+ * stopped, dropping the queued reference (see the file comment). */
+RCGC_NOINLINE RCGC_COLD static void merge_with_world_stopped(rcgc_object *obj) {
+    unsigned mode = obj_mode(obj);
+    rcgc__stop_the_world();
+    int64_t total = rcgc__merge_refcount(obj, -1);
+    rcgc__start_the_world();
+    after_merge(obj, total, mode, NULL); /* a death runs after the restart */
+}
+
 /* A non-owner found the shared count at 0: the owner must merge. */
 static void queue_for_owner(rcgc_object *obj) {
     uint32_t tid = atomic_load_explicit(&obj->ob_tid, memory_order_relaxed);
@@ -118,6 +141,7 @@ static void queue_for_owner(rcgc_object *obj) {
 }
 
 void rcgc_decref_slow(rcgc_object *obj) {
+    check_alive(obj, "rcgc_decref");
     unsigned mode = obj_mode(obj);
     if (mode == RCGC_RC_IMMORTAL)
         return;
@@ -197,16 +221,18 @@ int rcgc_set_rc_mode(rcgc_object *obj, int mode) {
 /* ------------------------------------------------------------- The queue */
 
 void rcgc__thread_enqueue_unlock(struct thread_record *record, rcgc_object *obj) {
-    /* A growable array from the raw layer: the queue must never drop a
-     * reference, so running out of memory here is fatal. */
+    /* A growable array from the raw layer; when it cannot grow, the
+     * reference is merged with the world stopped instead of queued. */
     if (record->queue_length == record->queue_capacity) {
         size_t capacity = record->queue_capacity ? record->queue_capacity * 2 : 64;
         /* The elements are pointers, so sizeof of a pointer is meant. */
         // NOLINTNEXTLINE(bugprone-sizeof-expression)
         rcgc_object **grown = rcgc_raw_realloc(record->queue, capacity * sizeof(rcgc_object *));
-        if (grown == NULL)
-            rcgc__report_object(
-                obj, "could not be queued for its owner (out of memory):", "rcgc_decref");
+        if (grown == NULL) {
+            pthread_mutex_unlock(&record->queue_mutex);
+            merge_with_world_stopped(obj);
+            return;
+        }
         record->queue = grown;
         record->queue_capacity = capacity;
     }

@@ -174,18 +174,25 @@ unsigned long rcgc__world_stops(void) {
 
 /* ------------------------------------------------------------------ fork() */
 
-/* Every mutex of the protocol is held across fork(), in the stopper's
- * order, so the child gets them all unlocked and no stop half done. The
- * forking thread counts as blocked meanwhile, so a stop in progress
- * finishes instead of waiting for it. */
+/* Every mutex of the object layer is held across fork(), in the order a
+ * stopper takes them (stw, registry, park, then the leaves: the deferred
+ * list and every thread's queue), so the child gets them all unlocked,
+ * with no stop, queue or list half changed. A thread that forks while
+ * another holds a queue or the deferred list otherwise leaves its child
+ * a mutex nobody will ever release. The forking thread counts as blocked
+ * meanwhile, so a stop in progress finishes instead of waiting for it. */
 static void fork_prepare(void) {
     rcgc_blocking_begin();
     pthread_mutex_lock(&stw_mutex);
     rcgc__threads_lock();
     pthread_mutex_lock(&park_mutex);
+    rcgc__deferred_fork_lock();
+    rcgc__threads_queues_lock_held(true);
 }
 
 static void fork_parent(void) {
+    rcgc__threads_queues_lock_held(false);
+    rcgc__deferred_fork_unlock();
     pthread_mutex_unlock(&park_mutex);
     rcgc__threads_unlock();
     pthread_mutex_unlock(&stw_mutex);

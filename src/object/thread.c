@@ -104,7 +104,8 @@ int rcgc_thread_attach(void) {
         records = record;
     }
     record->in_use = true;
-    uint32_t tid = (record->slot + 1) << 16 | next_generation[record->slot]++;
+    uint16_t generation = (uint16_t)(next_generation[record->slot]++ << 2);
+    uint32_t tid = (record->slot + 1) << 16 | generation | THREAD_ID_MARK; /* T0 */
     pthread_mutex_lock(&record->queue_mutex);
     atomic_store_explicit(&record->tid, tid, memory_order_relaxed);
     pthread_mutex_unlock(&record->queue_mutex);
@@ -137,12 +138,20 @@ struct thread_record *rcgc__thread_lock_by_tid(uint32_t tid) {
     return NULL;
 }
 
+void rcgc__threads_queues_lock_held(bool lock) {
+    for (struct thread_record *record = records; record != NULL; record = record->next) {
+        if (lock)
+            pthread_mutex_lock(&record->queue_mutex);
+        else
+            pthread_mutex_unlock(&record->queue_mutex);
+    }
+}
+
 void rcgc__threads_forget_others_locked(void) {
     for (struct thread_record *record = records; record != NULL; record = record->next)
         if (record != rcgc__my_record && record->in_use) {
             record->in_use = false;
             atomic_store_explicit(&record->tid, 0, memory_order_relaxed);
-            pthread_mutex_init(&record->queue_mutex, NULL);
             atomic_store_explicit(&record->state, THREAD_DETACHED, memory_order_relaxed);
         }
 }
