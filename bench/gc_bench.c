@@ -88,9 +88,10 @@ struct gc_bench_list *gc_bench_list_new(size_t len) {
     return l;
 }
 
-static void count_visit(rcgc_object *obj, void *arg) {
+static int count_visit(rcgc_object *obj, void *arg) {
     (void)obj;
     ++*(size_t *)arg;
+    return 0;
 }
 
 size_t gc_bench_tracked(void) {

@@ -364,12 +364,12 @@ static void on_gc(enum rcgc_gc_phase phase, const rcgc_gc_info *info, void *arg)
 
 /* Objects listed by rcgc_get_objects or rcgc_get_referrers: held by a
  * reference while visited; a fresh one may still be initializing. */
-static void visit_listed(rcgc_object *obj, void *arg) {
+static int visit_listed(rcgc_object *obj, void *arg) {
     long *count = arg;
     (*count)++;
     if (!is_node(obj)) {
         stress_fail("listing: object %p has a foreign type", (void *)obj);
-        return;
+        return 0;
     }
     struct node *n = (struct node *)obj;
     uint32_t state = atomic_load_explicit(&n->state, memory_order_acquire);
@@ -377,15 +377,17 @@ static void visit_listed(rcgc_object *obj, void *arg) {
         stress_fail("listing: node %p listed after its release", (void *)n);
     else if (state == NODE_LIVE && n->payload != node_payload(n))
         stress_fail("listing: node %p has a bad payload", (void *)n);
+    return 0;
 }
 
 /* Referents are borrowed and another thread may drop them meanwhile: only
  * counted, never touched. */
-static void visit_count(rcgc_object *obj, void *arg) {
+static int visit_count(rcgc_object *obj, void *arg) {
     long *count = arg;
     if (obj == NULL)
         stress_fail("get_referents: a NULL referent");
     (*count)++;
+    return 0;
 }
 
 /* ------------------------------------------------------------ The steps */
@@ -712,10 +714,10 @@ static void worker(unsigned index, uint64_t seed, void *arg) {
 /* ------------------------------------------------------------------ End */
 
 /* After a leak: what is still tracked, for the report. */
-static void visit_leaked(rcgc_object *obj, void *arg) {
+static int visit_leaked(rcgc_object *obj, void *arg) {
     long *count = arg;
     if (++*count > 8 || !is_node(obj))
-        return;
+        return 0;
     struct node *n = (struct node *)obj;
     unsigned edges = 0;
     for (unsigned k = 0; k < REFS; k++)
@@ -724,6 +726,7 @@ static void visit_leaked(rcgc_object *obj, void *arg) {
     fprintf(stderr, "  leaked: <%s %p> id %llu, count %zu, rc mode %d, %u edges%s\n",
             obj->ob_type->name, (void *)obj, (unsigned long long)n->id, rcgc_refcount(obj) - 1,
             rcgc_rc_mode(obj), edges, rcgc_is_finalized(obj) ? ", finalized" : "");
+    return 0;
 }
 
 /* Drop every reference in the exchange and the resurrection slots; returns

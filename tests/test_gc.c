@@ -381,11 +381,12 @@ struct visits {
     rcgc_object *logged[VISITS_LOGGED];
 };
 
-static void record_visit(rcgc_object *obj, void *arg) {
+static int record_visit(rcgc_object *obj, void *arg) {
     struct visits *v = arg;
     if (v->count < VISITS_LOGGED)
         v->logged[v->count] = obj;
     v->count++;
+    return 0;
 }
 
 static bool visited(const struct visits *v, const rcgc_object *obj) {
@@ -402,11 +403,12 @@ struct search {
     size_t visits;
 };
 
-static void search_visit(rcgc_object *obj, void *arg) {
+static int search_visit(rcgc_object *obj, void *arg) {
     struct search *s = arg;
     s->visits++;
     if (obj == s->wanted)
         s->found++;
+    return 0;
 }
 
 static bool in_generation(int generation, const rcgc_object *obj) {
@@ -1617,7 +1619,7 @@ struct dropper {
 };
 
 /* Drops the host's reference to each of its objects it is shown. */
-static void drop_when_visited(rcgc_object *obj, void *arg) {
+static int drop_when_visited(rcgc_object *obj, void *arg) {
     struct dropper *d = arg;
     for (int i = 0; i < 2; i++) {
         if (obj == d->objects[i]) {
@@ -1627,6 +1629,7 @@ static void drop_when_visited(rcgc_object *obj, void *arg) {
             d->released_while_visiting += atomic_load(&lists_released);
         }
     }
+    return 0;
 }
 
 static void get_objects_visitor_may_drop_the_last_host_reference(void **state) {
@@ -1702,6 +1705,40 @@ static void get_referents_visits_what_traverse_reports(void **state) {
     rcgc_decref(list);
     assert_int_equal(rcgc_collect(2), 2);
     assert_int_equal(atomic_load(&strs_released), 1);
+}
+
+/* A search stops the walk once it finds what it looks for. */
+struct stop_at {
+    const rcgc_object *wanted;
+    size_t visits;
+};
+
+static int stop_when_found(rcgc_object *obj, void *arg) {
+    struct stop_at *stop = arg;
+    stop->visits++;
+    return obj == stop->wanted;
+}
+
+static void walks_stop_when_the_visitor_says_so(void **state) {
+    (void)state;
+    keep_new_instances(100);
+    struct stop_at stop = {.wanted = kept[0]};
+    ptrdiff_t visited_count = rcgc_get_objects(-1, stop_when_found, &stop);
+    assert_true(visited_count >= 1);
+    assert_int_equal((size_t)visited_count, stop.visits);
+    assert_true(stop.visits < 100); /* not every object: it stopped */
+
+    rcgc_object *list = new_object(&list_type);
+    for (int i = 0; i < 3; i++)
+        list_append(list, kept[i]);
+    stop = (struct stop_at){.wanted = kept[1]};
+    assert_int_equal(rcgc_get_referents(list, stop_when_found, &stop), 2);
+    assert_int_equal(stop.visits, 2);
+
+    stop = (struct stop_at){.wanted = list};
+    assert_int_equal(rcgc_get_referrers(kept[2], stop_when_found, &stop), 1);
+    rcgc_decref(list);
+    drop_kept();
 }
 
 /* ---------------------------------------------------------- Large graphs */
@@ -1949,6 +1986,7 @@ int main(int argc, char **argv) {
         GC_TEST(get_objects_of_a_bad_generation_fails_with_einval),
         GC_TEST(get_referrers_visits_exactly_the_tracked_holders),
         GC_TEST(get_referents_visits_what_traverse_reports),
+        GC_TEST(walks_stop_when_the_visitor_says_so),
         GC_TEST(ring_of_a_million_is_collected),
         GC_TEST(chain_of_a_million_off_a_cycle_is_collected),
         GC_TEST(live_chain_of_a_million_survives_a_full_collection),

@@ -673,6 +673,23 @@ static void deferred_counts_write_nothing_shared_until_a_sync(void **state) {
     assert_int_equal(atomic_load(&released), 1);
 }
 
+static void refcount_of_a_deferred_object_counts_the_callers_pending_changes(void **state) {
+    (void)state;
+    rcgc_object *obj = rcgc_new(&node_type);
+    assert_int_equal(rcgc_set_rc_mode(obj, RCGC_RC_DEFERRED), 0);
+    rcgc_incref(obj);
+    rcgc_incref(obj);
+    assert_int_equal(rcgc_refcount(obj), 3);
+    rcgc_decref(obj);
+    assert_int_equal(rcgc_refcount(obj), 2);
+    rcgc_sync_deferred(); /* applied: the same count, now from the object */
+    assert_int_equal(rcgc_refcount(obj), 2);
+    rcgc_decref(obj);
+    rcgc_decref(obj);
+    assert_int_equal(rcgc_refcount(obj), 0);
+    assert_int_equal(rcgc_sync_deferred(), 1);
+}
+
 static rcgc_object *_Atomic deferred_target;
 
 static void *hold_deferred_then_detach(void *arg) {
@@ -786,6 +803,7 @@ int main(void) {
         OBJ_TEST(free_list_keeps_at_most_its_bound),
         OBJ_TEST(var_sized_objects_never_go_on_a_free_list),
         OBJ_TEST(deferred_counts_write_nothing_shared_until_a_sync),
+        OBJ_TEST(refcount_of_a_deferred_object_counts_the_callers_pending_changes),
         OBJ_TEST(deferred_counts_from_other_threads_add_up),
         OBJ_TEST(deferred_mode_is_for_good),
         OBJ_TEST(table_overflow_applies_the_counts),

@@ -267,30 +267,48 @@ RCGC_API bool rcgc_is_finalized(const rcgc_object *obj);
 /* ----------------------------------------------------------- Introspection */
 
 /**
+ * typedef rcgc_walk_fn - A visitor of the object walks below: return 0 to
+ * go on, anything else to stop the walk there (a search that found what
+ * it looked for). Traverse hooks keep rcgc_visit_fn, which cannot stop.
+ */
+typedef int (*rcgc_walk_fn)(rcgc_object *obj, void *arg);
+
+/**
  * rcgc_get_objects - Call @visit(obj, @arg) for every object tracked in
  * @generation (0-2), or in all three for -1 (gc.get_objects; the permanent
- * generation is not included).
+ * generation is not included), until @visit returns non-zero.
  *
- * Returns how many objects were visited, or -1 with errno = EINVAL or
- * ENOMEM. The objects are listed with the world stopped and each is held
- * by a reference while @visit runs, with the world running again.
+ * Returns how many objects were visited (the one that stopped the walk
+ * included), or -1 with errno = EINVAL or ENOMEM. The objects are listed
+ * with the world stopped and each is held by a reference while @visit
+ * runs, with the world running again, so @visit may do anything.
+ * Thread safety: any attached thread; not from a collection's hooks.
+ * Cost: a stop of the world while every table is read; a reference taken
+ *   and dropped per object; memory for one pointer per object.
  */
-RCGC_API ptrdiff_t rcgc_get_objects(int generation, rcgc_visit_fn visit, void *arg);
+RCGC_API ptrdiff_t rcgc_get_objects(int generation, rcgc_walk_fn visit, void *arg);
 
 /**
  * rcgc_get_referrers - Call @visit(referrer, @arg) for every tracked object
- * whose traverse hook reports a reference to @target (gc.get_referrers).
- * Returns the number visited, or -1 with errno = ENOMEM. As
- * rcgc_get_objects: a stop of the world and a traversal of every object.
+ * whose traverse hook reports a reference to @target (gc.get_referrers),
+ * until @visit returns non-zero.
+ * Returns the number visited, or -1 with errno = ENOMEM.
+ * Thread safety: as rcgc_get_objects.
+ * Cost: a stop of the world during which every tracked object's traverse
+ *   hook runs.
  */
-RCGC_API ptrdiff_t rcgc_get_referrers(rcgc_object *target, rcgc_visit_fn visit, void *arg);
+RCGC_API ptrdiff_t rcgc_get_referrers(rcgc_object *target, rcgc_walk_fn visit, void *arg);
 
 /**
  * rcgc_get_referents - Call @visit(referent, @arg) for each reference
- * @obj's traverse hook reports (gc.get_referents); the referents are
- * borrowed for the duration of the call. Returns how many.
+ * @obj's traverse hook reports (gc.get_referents), until @visit returns
+ * non-zero; the referents are borrowed for the duration of the call.
+ * Returns how many were visited.
+ * Thread safety: any attached thread holding a reference to @obj, while
+ *   no other thread changes @obj's references.
+ * Cost: one call of @obj's traverse hook.
  */
-RCGC_API size_t rcgc_get_referents(rcgc_object *obj, rcgc_visit_fn visit, void *arg);
+RCGC_API size_t rcgc_get_referents(rcgc_object *obj, rcgc_walk_fn visit, void *arg);
 
 #ifdef __cplusplus
 }

@@ -175,9 +175,13 @@ static inline const rcgc_type *rcgc_type_of(const rcgc_object *obj) { return obj
  * its +1 for the argument).
  * @obj: a live object.
  *
- * Exact when no other thread is changing the count; an immortal object
- * answers UINT32_MAX.
- * Thread safety: any thread. Cost: two relaxed loads.
+ * Exact when no other thread is changing the count, and for a deferred
+ * object when no other thread holds changes it has not applied yet (they
+ * are applied when its table fills, when it detaches and at every
+ * rcgc_sync_deferred): the calling thread's own pending changes are
+ * counted. An immortal object answers UINT32_MAX.
+ * Thread safety: any thread. Cost: two relaxed loads; for a deferred
+ *   object also a probe of the caller's table.
  */
 RCGC_API size_t rcgc_refcount(const rcgc_object *obj);
 

@@ -96,11 +96,13 @@ static void list_add(struct object_list *list, rcgc_object *obj) {
     list->items[list->length++] = obj;
 }
 
-/* After the restart: visit, drop the references, free the list. */
-static ptrdiff_t list_deliver(struct object_list *list, rcgc_visit_fn visit, void *arg) {
+/* After the restart: visit until the visitor says stop, drop the
+ * references, free the list. */
+static ptrdiff_t list_deliver(struct object_list *list, rcgc_walk_fn visit, void *arg) {
+    size_t visited = 0;
     if (!list->failed)
-        for (size_t i = 0; i < list->length; i++)
-            visit(list->items[i], arg);
+        while (visited < list->length && visit(list->items[visited++], arg) == 0) {
+        }
     for (size_t i = 0; i < list->length; i++)
         rcgc_decref(list->items[i]);
     rcgc_raw_free(list->items);
@@ -108,7 +110,7 @@ static ptrdiff_t list_deliver(struct object_list *list, rcgc_visit_fn visit, voi
         errno = ENOMEM;
         return -1;
     }
-    return (ptrdiff_t)list->length;
+    return (ptrdiff_t)visited;
 }
 
 static void for_each_entry(struct gc_table *table, void (*visit)(rcgc_object *, void *),
@@ -144,7 +146,7 @@ static void for_each_tracked(int generation, void (*visit)(rcgc_object *, void *
 
 static void add_to_list(rcgc_object *obj, void *arg) { list_add(arg, obj); }
 
-ptrdiff_t rcgc_get_objects(int generation, rcgc_visit_fn visit, void *arg) {
+ptrdiff_t rcgc_get_objects(int generation, rcgc_walk_fn visit, void *arg) {
     if (generation < -1 || generation >= RCGC_GENERATIONS) {
         errno = EINVAL;
         return -1;
@@ -180,7 +182,7 @@ static void check_referrer(rcgc_object *obj, void *arg) {
         list_add(&search->list, obj);
 }
 
-ptrdiff_t rcgc_get_referrers(rcgc_object *target, rcgc_visit_fn visit, void *arg) {
+ptrdiff_t rcgc_get_referrers(rcgc_object *target, rcgc_walk_fn visit, void *arg) {
     struct referrer_search search = {.target = target};
     rcgc__gc_lock();
     rcgc__stop_the_world();
@@ -191,21 +193,24 @@ ptrdiff_t rcgc_get_referrers(rcgc_object *target, rcgc_visit_fn visit, void *arg
 }
 
 struct referents {
-    rcgc_visit_fn visit;
+    rcgc_walk_fn visit;
     void *arg;
     size_t count;
+    bool stopped;
 };
 
+/* A traverse hook cannot be stopped: after the visitor says stop, the
+ * rest of its references are passed over. */
 static void pass_referent(rcgc_object *referent, void *arg) {
     struct referents *referents = arg;
-    if (referent == NULL)
+    if (referent == NULL || referents->stopped)
         return;
     referents->count++;
-    referents->visit(referent, referents->arg);
+    referents->stopped = referents->visit(referent, referents->arg) != 0;
 }
 
-size_t rcgc_get_referents(rcgc_object *obj, rcgc_visit_fn visit, void *arg) {
-    struct referents referents = {visit, arg, 0};
+size_t rcgc_get_referents(rcgc_object *obj, rcgc_walk_fn visit, void *arg) {
+    struct referents referents = {visit, arg, 0, false};
     if (obj->ob_type->traverse != NULL)
         obj->ob_type->traverse(obj, pass_referent, &referents);
     return referents.count;

@@ -92,14 +92,31 @@ void rcgc__deferred_flush(struct thread_record *record) {
     }
 }
 
+static inline unsigned deferred_home_slot(const rcgc_object *obj) {
+    /* Fibonacci hashing of the address; linear probing from here. */
+    return (unsigned)(((uintptr_t)obj * 0x9e3779b97f4a7c15u) >> 58);
+}
+
+int64_t rcgc__deferred_pending(const rcgc_object *obj) {
+    struct thread_record *record = rcgc__thread_record();
+    if (record == NULL)
+        return 0;
+    for (unsigned slot = deferred_home_slot(obj);; slot = (slot + 1) % DEFERRED_ENTRIES) {
+        const struct deferred_entry *entry = &record->deferred[slot];
+        if (entry->obj == obj)
+            return entry->delta;
+        if (entry->obj == NULL)
+            return 0; /* the table is never full: probing ends at a hole */
+    }
+}
+
 void rcgc__deferred_add(rcgc_object *obj, int64_t delta) {
     struct thread_record *record = rcgc__thread_record();
     if (record == NULL) {
         apply(obj, delta); /* an unattached thread has no table */
         return;
     }
-    /* Fibonacci hashing of the address; linear probing. */
-    unsigned slot = (unsigned)(((uintptr_t)obj * 0x9e3779b97f4a7c15u) >> 58);
+    unsigned slot = deferred_home_slot(obj);
     for (;;) {
         struct deferred_entry *entry = &record->deferred[slot];
         if (entry->obj == obj) {

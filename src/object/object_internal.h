@@ -172,6 +172,8 @@ void rcgc__freelists_drain(void);
  * that became deferred, so a sync can find it at zero. */
 void rcgc__deferred_add(struct rcgc_object *obj, int64_t delta);
 void rcgc__deferred_flush(struct thread_record *record);
+/* The calling thread's net change to @obj not yet applied (0 when none). */
+int64_t rcgc__deferred_pending(const struct rcgc_object *obj);
 int rcgc__deferred_register(struct rcgc_object *obj);
 
 /* Put back on the deferred list an object a sync took off it to die, when

@@ -188,6 +188,8 @@ size_t rcgc_refcount(const rcgc_object *obj) {
     int64_t shared = atomic_load_explicit(&obj->ob_ref_shared, memory_order_relaxed);
     int64_t total = (shared >> REF_SHARED_SHIFT) +
                     atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed);
+    if (obj_mode(obj) == RCGC_RC_DEFERRED)
+        total += rcgc__deferred_pending(obj);
     return total > 0 ? (size_t)total : 0;
 }
 
