@@ -568,6 +568,66 @@ static void large_interior_pointer_free_is_reported(void **state) {
     expect_report(large_interior_body, NULL, "interior pointer of a large block", NULL);
 }
 
+static void realloc_freed_body(void *arg) {
+    (void)arg;
+    char *p = rcgc_malloc(48);
+    rcgc_free(p);
+    char *q = rcgc_realloc(p, 40);
+    char *r = rcgc_malloc(48);
+    printf("realloc gave %p, then malloc gave %p\n", (void *)q, (void *)r);
+}
+
+static void usable_size_freed_body(void *arg) {
+    (void)arg;
+    char *p = rcgc_malloc(48);
+    rcgc_free(p);
+    printf("usable size %zu\n", rcgc_usable_size(p));
+}
+
+static void realloc_remotely_freed_body(void *arg) {
+    (void)arg;
+    void *p = rcgc_malloc(64);
+    pthread_t thread;
+    pthread_create(&thread, NULL, free_once, p);
+    pthread_join(thread, NULL);
+    printf("realloc gave %p\n", rcgc_realloc(p, 60));
+}
+
+static void realloc_or_usable_size_of_a_freed_block_is_reported(void **state) {
+    (void)state;
+    expect_report(realloc_freed_body, NULL, "rcgc: realloc of a freed block 0x",
+                  "(size class 2, 48 B, pool 0x");
+    expect_report(usable_size_freed_body, NULL, "rcgc: size asked of a freed block 0x",
+                  "(size class 2, 48 B, pool 0x");
+    expect_report(realloc_remotely_freed_body, NULL, "rcgc: realloc of a freed block 0x",
+                  "(size class 3, 64 B, pool 0x");
+}
+
+/* A freed large block's slices are free arena memory; a freed huge block's
+ * range is no longer rcgc's. Both are caught until the memory is reused. */
+static void realloc_freed_large_body(void *arg) {
+    (void)arg;
+    void *keep = rcgc_malloc(16); /* keeps the arena mapped */
+    char *p = rcgc_malloc(1 * MiB);
+    rcgc_free(p);
+    printf("realloc gave %p (keeping %p)\n", rcgc_realloc(p, 1 * MiB - 5), keep);
+}
+
+static void usable_size_freed_huge_body(void *arg) {
+    (void)arg;
+    char *p = rcgc_malloc(50 * MiB);
+    rcgc_free(p);
+    printf("usable size %zu\n", rcgc_usable_size(p));
+}
+
+static void realloc_or_usable_size_of_a_freed_large_or_huge_block_is_reported(void **state) {
+    (void)state;
+    expect_report(realloc_freed_large_body, NULL, "rcgc: realloc of a pointer that is not a block",
+                  "in rcgc_realloc");
+    expect_report(usable_size_freed_huge_body, NULL, "rcgc: invalid pointer 0x",
+                  "in rcgc_usable_size");
+}
+
 static void huge_double_free_body(void *arg) {
     (void)arg;
     char *p = rcgc_malloc(50 * MiB);
@@ -650,6 +710,8 @@ int main(void) {
         T(free_of_a_never_allocated_block_is_reported),
         T(large_interior_pointer_free_is_reported),
         T(huge_double_free_is_reported),
+        T(realloc_or_usable_size_of_a_freed_block_is_reported),
+        T(realloc_or_usable_size_of_a_freed_large_or_huge_block_is_reported),
         T(fork_from_a_threaded_process_lets_the_child_allocate),
     };
 #undef T

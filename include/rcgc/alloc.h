@@ -117,7 +117,8 @@ RCGC_API RCGC_NODISCARD RCGC_MALLOC_LIKE void *rcgc_aligned_alloc(size_t alignme
  *
  * Returns at least the size requested: the size class's block size, or the
  * whole slices or pages of a large or huge block. Misuse is reported as by
- * rcgc_free.
+ * rcgc_free, a block already freed included ("rcgc: size asked of a freed
+ * block 0x... (size class 2, 48 B, pool 0x...) in rcgc_usable_size").
  * Thread safety: any thread. Cost: O(1), no lock.
  */
 RCGC_API size_t rcgc_usable_size(const void *ptr);

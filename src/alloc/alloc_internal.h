@@ -131,6 +131,10 @@ static inline uintptr_t block_cookie(const struct block *b) {
     return (uintptr_t)b ^ rcgc__free_secret;
 }
 
+/* Whether @b is free: also asked of pointers a caller hands back, which may
+ * be free by mistake. */
+static inline bool block_is_free(const struct block *b) { return b->cookie == block_cookie(b); }
+
 /* Secure builds (cmake -DRCGC_SECURE=ON, and librcgc-malloc-secure.so)
  * store each owner free-list link as next ^ secret ^ &link and check every
  * link they follow: a write into a freed block (use after free, overflow
@@ -415,9 +419,10 @@ void rcgc__heap_fork_child(void);
 void *rcgc__large_malloc(size_t size, size_t alignment, bool zero);
 void rcgc__large_free(struct arena *arena, struct pool *pool, void *ptr);
 void *rcgc__huge_malloc(size_t size, size_t alignment);
-/* @entry: the registry's word for @ptr (REGISTRY_HUGE or _HUGE_AFTER). */
+/* @entry: the registry's word for @ptr (REGISTRY_HUGE or _HUGE_AFTER).
+ * Misuse is reported as done by @where. */
 void rcgc__huge_free(void *ptr, enum registry_entry entry);
-size_t rcgc__huge_usable(const void *ptr, enum registry_entry entry);
+size_t rcgc__huge_usable(const void *ptr, enum registry_entry entry, const char *where);
 void rcgc__huge_counts(uint64_t *blocks, uint64_t *bytes);
 
 /* ------------------------------------------------------------------ Misuse */

@@ -84,16 +84,17 @@ void *rcgc__huge_malloc(size_t size, size_t alignment) {
 }
 
 /* @entry: the registry's word for @ptr's unit, which the caller looked up. */
-static struct huge_header *huge_header_of(const void *ptr, enum registry_entry entry) {
+static struct huge_header *huge_header_of(const void *ptr, enum registry_entry entry,
+                                          const char *where) {
     char *at = (char *)arena_of(ptr) - (entry == REGISTRY_HUGE_AFTER ? RCGC_ARENA_SIZE : 0);
     struct huge_header *header = (struct huge_header *)at;
     if (header->magic != HUGE_MAGIC || header->block != ptr)
-        rcgc__report_bad_block(NULL, ptr, "pointer is not the start of a huge block", "rcgc_free");
+        rcgc__report_bad_block(NULL, ptr, "pointer is not the start of a huge block", where);
     return header;
 }
 
 void rcgc__huge_free(void *ptr, enum registry_entry entry) {
-    struct huge_header *header = huge_header_of(ptr, entry);
+    struct huge_header *header = huge_header_of(ptr, entry, "rcgc_free");
     void *mapping = header->mapping;
     size_t size = header->mapping_size;
     rcgc__arena_lock();
@@ -104,8 +105,8 @@ void rcgc__huge_free(void *ptr, enum registry_entry entry) {
     rcgc__raw_unmap(mapping, size, 0);
 }
 
-size_t rcgc__huge_usable(const void *ptr, enum registry_entry entry) {
-    return huge_header_of(ptr, entry)->usable;
+size_t rcgc__huge_usable(const void *ptr, enum registry_entry entry, const char *where) {
+    return huge_header_of(ptr, entry, where)->usable;
 }
 
 void rcgc__huge_counts(uint64_t *blocks, uint64_t *bytes) {
