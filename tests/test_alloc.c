@@ -1,6 +1,7 @@
 /* tests/test_alloc.c - layer 2: size classes, alignment, calloc/realloc
  * rules, cross-thread frees, thread exit, memory returned to the OS, out of
- * memory through failure injection, and the misuse reports.
+ * memory through failure injection and the kernel's overcommit policy,
+ * rcgc_owns around huge blocks, and the misuse reports.
  *
  * Resident memory is measured with mincore(2) over the blocks' own pages,
  * which is exact for rcgc's memory and unaffected by sanitizer shadows.
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -147,6 +149,49 @@ static void large_and_huge_blocks_are_usable_and_owned(void **state) {
     assert_false(rcgc_owns(NULL));
 }
 
+/* rcgc_owns must answer false just past a huge block: the rest of its
+ * 64 MiB unit is not mapped by rcgc, and the kernel may hand it to anyone.
+ * A mapping placed there (MAP_FIXED_NOREPLACE) is such foreign memory. */
+static void owns_is_exact_for_huge_blocks(void **state) {
+    (void)state;
+    size_t page = rcgc_page_size();
+    char *p = rcgc_malloc(40 * MiB);
+    size_t usable = rcgc_usable_size(p);
+    char *unit_end = (char *)arena_of(p) + RCGC_ARENA_SIZE;
+    assert_true(p + usable < unit_end);
+    char *foreign = mmap(p + usable + 4 * page, page, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    assert_ptr_equal(foreign, p + usable + 4 * page);
+    assert_true(rcgc_owns(p));
+    assert_true(rcgc_owns(p + usable - 1));
+    assert_false(rcgc_owns(p + usable));
+    assert_false(rcgc_owns(foreign));
+    assert_false(rcgc_owns(unit_end - 1));
+    assert_false(rcgc_owns(p - 1)); /* the block's header page */
+    munmap(foreign, page);
+
+    /* A block over several units: every byte of it is owned. */
+    char *big = rcgc_malloc(150 * MiB + 5);
+    usable = rcgc_usable_size(big);
+    for (size_t offset = 0; offset < usable; offset += 16 * MiB)
+        assert_true(rcgc_owns(big + offset));
+    assert_true(rcgc_owns(big + usable - 1));
+    assert_false(rcgc_owns(big + usable));
+
+    /* Aligned to a unit or more: the header sits a unit before. */
+    char *aligned = rcgc_aligned_alloc(128 * MiB, 40 * MiB);
+    usable = rcgc_usable_size(aligned);
+    assert_true(rcgc_owns(aligned));
+    assert_true(rcgc_owns(aligned + usable - 1));
+    assert_false(rcgc_owns(aligned + usable));
+    assert_false(rcgc_owns(aligned - 1));
+
+    rcgc_free(aligned);
+    rcgc_free(big);
+    rcgc_free(p);
+    assert_false(rcgc_owns(p));
+}
+
 static void malloc_above_ptrdiff_max_fails_with_enomem(void **state) {
     (void)state;
     const size_t sizes[] = {(size_t)PTRDIFF_MAX + 1, SIZE_MAX - 4096, SIZE_MAX};
@@ -158,6 +203,55 @@ static void malloc_above_ptrdiff_max_fails_with_enomem(void **state) {
         assert_null(rcgc_aligned_alloc(4096, sizes[i]));
         assert_int_equal(errno, ENOMEM);
     }
+}
+
+/* The kernel's vm.overcommit_memory: 0 heuristic, 1 always, 2 strict. */
+static int overcommit_policy(void) {
+    FILE *file = fopen("/proc/sys/vm/overcommit_memory", "r");
+    int policy = 0;
+    if (file == NULL || fscanf(file, "%d", &policy) != 1)
+        policy = 0;
+    if (file != NULL)
+        fclose(file);
+    return policy;
+}
+
+static void expect_enomem(void *block, const char *call) {
+    if (block != NULL)
+        fail_msg("%s gave %p: the kernel's overcommit policy must refuse it", call, block);
+    assert_int_equal(errno, ENOMEM);
+}
+
+static void huge_requests_the_overcommit_policy_refuses_fail_with_enomem(void **state) {
+    (void)state;
+    if (overcommit_policy() == 1)
+        skip(); /* overcommit always: the kernel grants any size */
+    struct sysinfo info;
+    assert_int_equal(sysinfo(&info), 0);
+    /* The heuristic refuses one request larger than RAM and swap together. */
+    size_t beyond_ram = (size_t)(info.totalram + info.totalswap) * info.mem_unit * 2;
+    const size_t sizes[] = {(size_t)1 << 46, beyond_ram};
+    uint64_t before = blocks_in_use();
+    struct rcgc_raw_stats raw_before;
+    rcgc_raw_stats(&raw_before);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        errno = 0;
+        expect_enomem(rcgc_malloc(sizes[i]), "rcgc_malloc");
+        errno = 0;
+        expect_enomem(rcgc_calloc(sizes[i] / 64, 64), "rcgc_calloc");
+        errno = 0;
+        expect_enomem(rcgc_aligned_alloc(128 * MiB, sizes[i]), "rcgc_aligned_alloc");
+        unsigned char *p = rcgc_malloc(100);
+        fill(p, 100, 5);
+        errno = 0;
+        expect_enomem(rcgc_realloc(p, sizes[i]), "rcgc_realloc");
+        expect_filled(p, 100, 5);
+        rcgc_free(p);
+    }
+    assert_int_equal(blocks_in_use(), before);
+    struct rcgc_raw_stats raw_after;
+    rcgc_raw_stats(&raw_after);
+    assert_int_equal(raw_after.bytes_mapped, raw_before.bytes_mapped);
 }
 
 /* ------------------------------------------------------------ aligned_alloc */
@@ -628,6 +722,18 @@ static void realloc_or_usable_size_of_a_freed_large_or_huge_block_is_reported(vo
                   "in rcgc_usable_size");
 }
 
+static void huge_interior_body(void *arg) {
+    (void)arg;
+    char *p = rcgc_malloc(150 * MiB);
+    rcgc_free(p + 100 * MiB);
+}
+
+static void huge_interior_pointer_free_is_reported(void **state) {
+    (void)state;
+    expect_report(huge_interior_body, NULL, "pointer is not the start of a huge block",
+                  "in rcgc_free");
+}
+
 static void huge_double_free_body(void *arg) {
     (void)arg;
     char *p = rcgc_malloc(50 * MiB);
@@ -685,7 +791,9 @@ int main(void) {
         T(malloc_every_class_boundary_gives_aligned_usable_blocks),
         T(usable_size_is_the_size_class_block),
         T(large_and_huge_blocks_are_usable_and_owned),
+        T(owns_is_exact_for_huge_blocks),
         T(malloc_above_ptrdiff_max_fails_with_enomem),
+        T(huge_requests_the_overcommit_policy_refuses_fail_with_enomem),
         T(aligned_alloc_honors_every_power_of_two_alignment),
         T(aligned_alloc_up_to_64k_wastes_at_most_the_power_of_two),
         T(aligned_alloc_rejects_non_power_of_two_with_einval),
@@ -712,6 +820,7 @@ int main(void) {
         T(huge_double_free_is_reported),
         T(realloc_or_usable_size_of_a_freed_block_is_reported),
         T(realloc_or_usable_size_of_a_freed_large_or_huge_block_is_reported),
+        T(huge_interior_pointer_free_is_reported),
         T(fork_from_a_threaded_process_lets_the_child_allocate),
     };
 #undef T

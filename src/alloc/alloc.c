@@ -214,7 +214,14 @@ size_t rcgc_usable_size(const void *ptr) {
                            "size asked of a freed block", "rcgc_usable_size");
 }
 
-bool rcgc_owns(const void *ptr) { return registry_lookup(ptr) != REGISTRY_NONE; }
+bool rcgc_owns(const void *ptr) {
+    enum registry_entry entry = registry_lookup(ptr);
+    if (RCGC_LIKELY(entry == REGISTRY_ARENA))
+        return true;
+    /* The rest of a huge block's unit, past its end, is not rcgc's: the
+     * kernel may map anything there. */
+    return entry != REGISTRY_NONE && rcgc__huge_owns(ptr);
+}
 
 void rcgc_heap_collect(bool force) { rcgc__heap_collect_owner(force); }
 

@@ -10,7 +10,7 @@
  *   - arenas' slice maps and commit state, the arena list, large and huge
  *     blocks: arena_mutex (arena.c, large.c);
  *   - the abandoned-pool list and the heap list: their own mutexes (heap.c);
- *   - the arena registry (one bit per 64 MiB of address space): set and
+ *   - the arena registry (one byte per 64 MiB of address space): set and
  *     cleared under arena_mutex, read lock-free by every free.
  * Fields only the owner writes are still _Atomic, accessed relaxed, so TSan
  * sees the statistics reader (stats.c) and abandon/adopt hand-overs.
@@ -270,6 +270,8 @@ enum registry_entry {
     REGISTRY_HUGE,       /* a huge mapping's header starts here */
     REGISTRY_HUGE_AFTER, /* a huge block aligned to >= 64 MiB starts here;
                             its header is in the unit before */
+    REGISTRY_HUGE_BODY,  /* a later unit of a huge block: its first unit is
+                            the nearest one before marked HUGE or HUGE_AFTER */
 };
 
 #define RCGC_REGISTRY_BITS 47
@@ -418,11 +420,17 @@ void rcgc__heap_fork_child(void);
 
 void *rcgc__large_malloc(size_t size, size_t alignment, bool zero);
 void rcgc__large_free(struct arena *arena, struct pool *pool, void *ptr);
+/* NULL with errno = ENOMEM when the mapping fails or the kernel's overcommit
+ * policy refuses to charge the block's bytes. */
 void *rcgc__huge_malloc(size_t size, size_t alignment);
-/* @entry: the registry's word for @ptr (REGISTRY_HUGE or _HUGE_AFTER).
+/* @entry: the registry's word for @ptr (one of the REGISTRY_HUGE kinds).
  * Misuse is reported as done by @where. */
 void rcgc__huge_free(void *ptr, enum registry_entry entry);
 size_t rcgc__huge_usable(const void *ptr, enum registry_entry entry, const char *where);
+/* Whether @ptr lies in [start, start + usable size) of a live huge block;
+ * @ptr's unit is marked with one of the REGISTRY_HUGE kinds. Takes
+ * arena_mutex, so the header it reads cannot be unmapped meanwhile. */
+bool rcgc__huge_owns(const void *ptr);
 void rcgc__huge_counts(uint64_t *blocks, uint64_t *bytes);
 
 /* ------------------------------------------------------------------ Misuse */
