@@ -1,7 +1,8 @@
 /* tests/test_alloc.c - layer 2: size classes, alignment, calloc/realloc
  * rules, cross-thread frees, thread exit, memory returned to the OS, out of
  * memory through failure injection and the kernel's overcommit policy,
- * rcgc_owns around huge blocks, and the misuse reports.
+ * rcgc_owns around huge blocks, the misuse reports, and what ASan and TSan
+ * builds are told about free blocks (those tests exist only there).
  *
  * Resident memory is measured with mincore(2) over the blocks' own pages,
  * which is exact for rcgc's memory and unaffected by sanitizer shadows.
@@ -16,6 +17,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h> /* cmocka.h needs these four first */
 #include <stdarg.h>
 #include <stddef.h>
@@ -746,6 +748,149 @@ static void huge_double_free_is_reported(void **state) {
     expect_report(huge_double_free_body, NULL, "rcgc: invalid pointer 0x", NULL);
 }
 
+/* ------------------------------------------------------------- Sanitizers */
+
+#if RCGC_ASAN
+static void expect_poisoned(const char *block, size_t size, bool poisoned) {
+    const size_t probes[] = {0, 8, 16, size / 2, size - 1};
+    for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++)
+        if ((__asan_address_is_poisoned(block + probes[i]) != 0) != poisoned)
+            fail_msg("byte %zu of the %zu-byte block %p is %s", probes[i], size,
+                     (const void *)block, poisoned ? "usable" : "poisoned");
+}
+
+static void asan_poisons_free_blocks_until_handed_out_again(void **state) {
+    (void)state;
+    const size_t sizes[] = {16, 48, 1000, 100 * KiB};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char *p = rcgc_malloc(sizes[i]);
+        size_t usable = rcgc_usable_size(p);
+        assert_null(__asan_region_is_poisoned(p, usable));
+        void *neighbour = rcgc_malloc(sizes[i]); /* keeps the pool from being released */
+        rcgc_free(p);
+        expect_poisoned(p, usable, true);
+        char *again = rcgc_malloc(sizes[i]);
+        assert_ptr_equal(again, p); /* the last freed block is handed out first */
+        assert_null(__asan_region_is_poisoned(again, usable));
+        rcgc_free(again);
+        rcgc_free(neighbour);
+    }
+}
+
+static void asan_poisons_blocks_freed_by_another_thread(void **state) {
+    (void)state;
+    char *p = rcgc_malloc(64);
+    void *neighbour = rcgc_malloc(64); /* keeps the pool from being released */
+    pthread_t thread;
+    pthread_create(&thread, NULL, free_once, p);
+    pthread_join(thread, NULL);
+    expect_poisoned(p, 64, true);
+    rcgc_heap_collect(false); /* the owner takes it back: still free */
+    expect_poisoned(p, 64, true);
+    rcgc_free(neighbour);
+}
+
+static void asan_poisons_a_freed_large_block(void **state) {
+    (void)state;
+    char *keep = rcgc_malloc(16);
+    char *large = rcgc_malloc(1 * MiB);
+    assert_ptr_equal(arena_of(large), arena_of(keep)); /* the arena stays mapped */
+    size_t usable = rcgc_usable_size(large);
+    assert_null(__asan_region_is_poisoned(large, usable));
+    rcgc_free(large);
+    expect_poisoned(large, usable, true);
+    rcgc_free(keep);
+}
+
+static const rcgc_type cell_type = {.name = "cell", .size = 48};
+
+static void asan_poisons_a_dead_object(void **state) {
+    (void)state;
+    rcgc_thread_attach();
+    void *neighbour = rcgc_malloc(cell_type.size); /* keeps the pool from being released */
+    rcgc_object *cell = rcgc_new(&cell_type);
+    assert_non_null(cell);
+    assert_null(__asan_region_is_poisoned(cell, cell_type.size));
+    rcgc_decref(cell);
+    expect_poisoned((const char *)cell, cell_type.size, true);
+    rcgc_free(neighbour);
+    rcgc_thread_detach();
+}
+
+static void read_after_free_body(void *arg) {
+    (void)arg;
+    char *p = rcgc_malloc(100);
+    rcgc_free(p);
+    printf("read %d\n", ((volatile char *)p)[50]);
+}
+
+static void asan_reports_a_read_after_free(void **state) {
+    (void)state;
+    struct child_result result;
+    child_run(read_after_free_body, NULL, &result);
+    if (strstr(result.output, "AddressSanitizer: use-after-poison") == NULL ||
+        (result.exited && result.code == 0))
+        fail_msg("expected ASan to stop the read; got %s %d:\n%s",
+                 result.exited ? "exit" : "signal", result.code, result.output);
+}
+#endif
+
+#if RCGC_TSAN
+static _Atomic bool racer_done;
+
+/* Touches the block with no synchronization with the main thread after it
+ * starts: relaxed atomics give TSan no happens-before edge. */
+static void *read_block_racily(void *arg) {
+    volatile char *p = arg;
+    (void)p[40];
+    atomic_store_explicit(&racer_done, true, memory_order_relaxed);
+    return NULL;
+}
+
+static void wait_for_racer(void) {
+    while (!atomic_load_explicit(&racer_done, memory_order_relaxed))
+        sched_yield();
+}
+
+static void read_racing_free_body(void *arg) {
+    (void)arg;
+    char *p = rcgc_malloc(64);
+    pthread_t thread;
+    pthread_create(&thread, NULL, read_block_racily, p);
+    wait_for_racer();
+    rcgc_free(p);
+    pthread_join(thread, NULL);
+}
+
+static void read_racing_malloc_body(void *arg) {
+    (void)arg;
+    char *p = rcgc_malloc(64);
+    void *neighbour = rcgc_malloc(64);
+    rcgc_free(p);
+    pthread_t thread;
+    pthread_create(&thread, NULL, read_block_racily, p); /* a use after free */
+    wait_for_racer();
+    char *again = rcgc_malloc(64);
+    printf("again %p, neighbour %p\n", (void *)again, neighbour);
+    pthread_join(thread, NULL);
+}
+
+static void expect_race_with(void (*body)(void *), const char *function) {
+    struct child_result result;
+    child_run(body, NULL, &result);
+    if (strstr(result.output, "ThreadSanitizer: data race") == NULL ||
+        strstr(result.output, function) == NULL)
+        fail_msg("expected TSan to report a race with %s; got %s %d:\n%s", function,
+                 result.exited ? "exit" : "signal", result.code, result.output);
+}
+
+static void tsan_sees_free_and_malloc_of_a_block_as_writes(void **state) {
+    (void)state;
+    expect_race_with(read_racing_free_body, "rcgc_free");
+    expect_race_with(read_racing_malloc_body, "rcgc_malloc");
+}
+#endif
+
 /* ------------------------------------------------------------------ fork */
 
 static _Atomic bool churn_stop;
@@ -821,6 +966,16 @@ int main(void) {
         T(realloc_or_usable_size_of_a_freed_block_is_reported),
         T(realloc_or_usable_size_of_a_freed_large_or_huge_block_is_reported),
         T(huge_interior_pointer_free_is_reported),
+#if RCGC_ASAN
+        T(asan_poisons_free_blocks_until_handed_out_again),
+        T(asan_poisons_blocks_freed_by_another_thread),
+        T(asan_poisons_a_freed_large_block),
+        T(asan_poisons_a_dead_object),
+        T(asan_reports_a_read_after_free),
+#endif
+#if RCGC_TSAN
+        T(tsan_sees_free_and_malloc_of_a_block_as_writes),
+#endif
         T(fork_from_a_threaded_process_lets_the_child_allocate),
     };
 #undef T

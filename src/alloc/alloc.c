@@ -51,10 +51,12 @@ void *rcgc_malloc(size_t size) {
         struct block *block = pool->free;
         if (RCGC_LIKELY(block != NULL)) {
             pool->free = free_next(pool, block);
-            block->cookie = 0;
+            block_mark_handed_out(block);
             atomic_store_explicit(&pool->used,
                                   atomic_load_explicit(&pool->used, memory_order_relaxed) + 1,
                                   memory_order_relaxed);
+            RCGC_ASAN_UNPOISON(block, pool->block_size);
+            RCGC_TSAN_BLOCK_HANDOVER(block, pool->block_size);
             FILL_FRESH(block, pool->block_size);
             return block;
         }
@@ -66,9 +68,11 @@ void *rcgc_malloc(size_t size) {
 /* -------------------------------------------------------------------- free */
 
 static inline void free_to_owned_pool(struct heap *heap, struct pool *pool, struct block *block) {
+    RCGC_TSAN_BLOCK_HANDOVER(block, pool->block_size);
     FILL_FREED(block, pool->block_size);
+    RCGC_ASAN_POISON(block, pool->block_size);
     free_link(block, pool->free);
-    block->cookie = block_cookie(block);
+    block_mark_free(block);
     pool->free = block;
     uint32_t used = atomic_load_explicit(&pool->used, memory_order_relaxed) - 1;
     atomic_store_explicit(&pool->used, used, memory_order_relaxed);
@@ -108,7 +112,9 @@ void rcgc__free_slow(void *ptr) {
         return;
     }
     rcgc__heap_note_remote_free(heap);
+    RCGC_TSAN_BLOCK_HANDOVER(block, pool->block_size);
     FILL_FREED(block, pool->block_size);
+    RCGC_ASAN_POISON(block, pool->block_size);
     rcgc__pool_push_remote(pool, block);
 }
 

@@ -115,11 +115,72 @@ static inline unsigned size_class_of(size_t size) {
 /* The same by arithmetic alone, for filling the table. */
 unsigned rcgc__size_class_of(size_t size);
 
+/* -------------------------------------------------------------- Sanitizers
+ *
+ * ASan builds poison every byte rcgc does not hand out: free blocks, pools'
+ * uncarved blocks, free slices. A use after free then stops at the first
+ * access instead of reading whatever the next owner wrote. The allocator
+ * still keeps its free-list link and cookie inside free blocks, so it reads
+ * and writes them only through the accessors below, which ASan does not
+ * instrument; every other access it makes is to memory it unpoisoned first.
+ *
+ * TSan builds make handing out and taking back a pool block a write of the
+ * whole block, as TSan's own malloc and free do: an access another thread
+ * makes to a freed block, not ordered before the free or after the next
+ * malloc, is reported as a race with rcgc_free or rcgc_malloc. The
+ * allocator's own synchronization (remote-free CAS, mutexes) orders a
+ * legitimate reuse after the free, so a correct program gets no report.
+ *
+ * Elsewhere all of it compiles to nothing. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RCGC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RCGC_ASAN 1
+#endif
+#endif
+#ifndef RCGC_ASAN
+#define RCGC_ASAN 0
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define RCGC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RCGC_TSAN 1
+#endif
+#endif
+#ifndef RCGC_TSAN
+#define RCGC_TSAN 0
+#endif
+
+#if RCGC_ASAN
+#include <sanitizer/asan_interface.h>
+#define RCGC_ASAN_POISON(addr, size) ASAN_POISON_MEMORY_REGION((addr), (size))
+#define RCGC_ASAN_UNPOISON(addr, size) ASAN_UNPOISON_MEMORY_REGION((addr), (size))
+#define RCGC_NO_ASAN __attribute__((no_sanitize("address")))
+#else
+#define RCGC_ASAN_POISON(addr, size) ((void)0)
+#define RCGC_ASAN_UNPOISON(addr, size) ((void)0)
+#define RCGC_NO_ASAN
+#endif
+
+#if RCGC_TSAN
+/* Exported by every TSan runtime (the race-detector interface Go uses too),
+ * though sanitizer/tsan_interface.h does not declare it. */
+void __tsan_write_range(void *addr, unsigned long size);
+#define RCGC_TSAN_BLOCK_HANDOVER(addr, size) __tsan_write_range((addr), (size))
+#else
+#define RCGC_TSAN_BLOCK_HANDOVER(addr, size) ((void)0)
+#endif
+
 /* ------------------------------------------------------------------ Blocks */
 
 /* A free block. `cookie` is block ^ rcgc__free_secret while the block is
  * free and 0 once handed out, so freeing a block that is already free is
- * caught by one load and compare (misuse.c) without walking any list. */
+ * caught by one load and compare (misuse.c) without walking any list.
+ * Both fields are touched only through the RCGC_NO_ASAN accessors: the
+ * block may be poisoned (see Sanitizers). */
 struct block {
     struct block *next;
     uintptr_t cookie;
@@ -132,8 +193,21 @@ static inline uintptr_t block_cookie(const struct block *b) {
 }
 
 /* Whether @b is free: also asked of pointers a caller hands back, which may
- * be free by mistake. */
-static inline bool block_is_free(const struct block *b) { return b->cookie == block_cookie(b); }
+ * be free (and poisoned) by mistake. */
+static inline RCGC_NO_ASAN bool block_is_free(const struct block *b) {
+    return b->cookie == block_cookie(b);
+}
+
+static inline RCGC_NO_ASAN void block_mark_free(struct block *b) { b->cookie = block_cookie(b); }
+
+static inline RCGC_NO_ASAN void block_mark_handed_out(struct block *b) { b->cookie = 0; }
+
+/* The plain links of remote-free stacks. */
+static inline RCGC_NO_ASAN struct block *block_stack_next(const struct block *b) { return b->next; }
+
+static inline RCGC_NO_ASAN void block_stack_link(struct block *b, struct block *next) {
+    b->next = next;
+}
 
 /* Secure builds (cmake -DRCGC_SECURE=ON, and librcgc-malloc-secure.so)
  * store each owner free-list link as next ^ secret ^ &link and check every
@@ -148,7 +222,7 @@ struct pool;
 RCGC_NORETURN RCGC_COLD void rcgc__report_corrupt_free_list(const struct pool *pool,
                                                             const struct block *at);
 
-static inline void free_link(struct block *b, struct block *next) {
+static inline RCGC_NO_ASAN void free_link(struct block *b, struct block *next) {
 #if RCGC_SECURE
     b->next = (struct block *)((uintptr_t)next ^ rcgc__free_secret ^ (uintptr_t)b);
 #else
@@ -242,7 +316,7 @@ static inline uint32_t pool_block_index(const struct pool *pool, const void *ptr
 }
 
 /* The link after @b on @pool's owner free list (see free_link). */
-static inline struct block *free_next(const struct pool *pool, const struct block *b) {
+static inline RCGC_NO_ASAN struct block *free_next(const struct pool *pool, const struct block *b) {
 #if RCGC_SECURE
     struct block *next = (struct block *)((uintptr_t)b->next ^ rcgc__free_secret ^ (uintptr_t)b);
     uint64_t offset = (uintptr_t)next - (uintptr_t)pool->start;
