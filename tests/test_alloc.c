@@ -1,6 +1,8 @@
 /* tests/test_alloc.c - layer 2: size classes, alignment, calloc/realloc
  * rules, cross-thread frees, thread exit, memory returned to the OS, out of
- * memory through failure injection, and the misuse reports.
+ * memory through failure injection and the kernel's overcommit policy,
+ * rcgc_owns around huge blocks, the misuse reports, and what ASan and TSan
+ * builds are told about free blocks (those tests exist only there).
  *
  * Resident memory is measured with mincore(2) over the blocks' own pages,
  * which is exact for rcgc's memory and unaffected by sanitizer shadows.
@@ -15,6 +17,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h> /* cmocka.h needs these four first */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -147,6 +151,49 @@ static void large_and_huge_blocks_are_usable_and_owned(void **state) {
     assert_false(rcgc_owns(NULL));
 }
 
+/* rcgc_owns must answer false just past a huge block: the rest of its
+ * 64 MiB unit is not mapped by rcgc, and the kernel may hand it to anyone.
+ * A mapping placed there (MAP_FIXED_NOREPLACE) is such foreign memory. */
+static void owns_is_exact_for_huge_blocks(void **state) {
+    (void)state;
+    size_t page = rcgc_page_size();
+    char *p = rcgc_malloc(40 * MiB);
+    size_t usable = rcgc_usable_size(p);
+    char *unit_end = (char *)arena_of(p) + RCGC_ARENA_SIZE;
+    assert_true(p + usable < unit_end);
+    char *foreign = mmap(p + usable + 4 * page, page, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    assert_ptr_equal(foreign, p + usable + 4 * page);
+    assert_true(rcgc_owns(p));
+    assert_true(rcgc_owns(p + usable - 1));
+    assert_false(rcgc_owns(p + usable));
+    assert_false(rcgc_owns(foreign));
+    assert_false(rcgc_owns(unit_end - 1));
+    assert_false(rcgc_owns(p - 1)); /* the block's header page */
+    munmap(foreign, page);
+
+    /* A block over several units: every byte of it is owned. */
+    char *big = rcgc_malloc(150 * MiB + 5);
+    usable = rcgc_usable_size(big);
+    for (size_t offset = 0; offset < usable; offset += 16 * MiB)
+        assert_true(rcgc_owns(big + offset));
+    assert_true(rcgc_owns(big + usable - 1));
+    assert_false(rcgc_owns(big + usable));
+
+    /* Aligned to a unit or more: the header sits a unit before. */
+    char *aligned = rcgc_aligned_alloc(128 * MiB, 40 * MiB);
+    usable = rcgc_usable_size(aligned);
+    assert_true(rcgc_owns(aligned));
+    assert_true(rcgc_owns(aligned + usable - 1));
+    assert_false(rcgc_owns(aligned + usable));
+    assert_false(rcgc_owns(aligned - 1));
+
+    rcgc_free(aligned);
+    rcgc_free(big);
+    rcgc_free(p);
+    assert_false(rcgc_owns(p));
+}
+
 static void malloc_above_ptrdiff_max_fails_with_enomem(void **state) {
     (void)state;
     const size_t sizes[] = {(size_t)PTRDIFF_MAX + 1, SIZE_MAX - 4096, SIZE_MAX};
@@ -158,6 +205,55 @@ static void malloc_above_ptrdiff_max_fails_with_enomem(void **state) {
         assert_null(rcgc_aligned_alloc(4096, sizes[i]));
         assert_int_equal(errno, ENOMEM);
     }
+}
+
+/* The kernel's vm.overcommit_memory: 0 heuristic, 1 always, 2 strict. */
+static int overcommit_policy(void) {
+    FILE *file = fopen("/proc/sys/vm/overcommit_memory", "r");
+    int policy = 0;
+    if (file == NULL || fscanf(file, "%d", &policy) != 1)
+        policy = 0;
+    if (file != NULL)
+        fclose(file);
+    return policy;
+}
+
+static void expect_enomem(void *block, const char *call) {
+    if (block != NULL)
+        fail_msg("%s gave %p: the kernel's overcommit policy must refuse it", call, block);
+    assert_int_equal(errno, ENOMEM);
+}
+
+static void huge_requests_the_overcommit_policy_refuses_fail_with_enomem(void **state) {
+    (void)state;
+    if (overcommit_policy() == 1)
+        skip(); /* overcommit always: the kernel grants any size */
+    struct sysinfo info;
+    assert_int_equal(sysinfo(&info), 0);
+    /* The heuristic refuses one request larger than RAM and swap together. */
+    size_t beyond_ram = (size_t)(info.totalram + info.totalswap) * info.mem_unit * 2;
+    const size_t sizes[] = {(size_t)1 << 46, beyond_ram};
+    uint64_t before = blocks_in_use();
+    struct rcgc_raw_stats raw_before;
+    rcgc_raw_stats(&raw_before);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        errno = 0;
+        expect_enomem(rcgc_malloc(sizes[i]), "rcgc_malloc");
+        errno = 0;
+        expect_enomem(rcgc_calloc(sizes[i] / 64, 64), "rcgc_calloc");
+        errno = 0;
+        expect_enomem(rcgc_aligned_alloc(128 * MiB, sizes[i]), "rcgc_aligned_alloc");
+        unsigned char *p = rcgc_malloc(100);
+        fill(p, 100, 5);
+        errno = 0;
+        expect_enomem(rcgc_realloc(p, sizes[i]), "rcgc_realloc");
+        expect_filled(p, 100, 5);
+        rcgc_free(p);
+    }
+    assert_int_equal(blocks_in_use(), before);
+    struct rcgc_raw_stats raw_after;
+    rcgc_raw_stats(&raw_after);
+    assert_int_equal(raw_after.bytes_mapped, raw_before.bytes_mapped);
 }
 
 /* ------------------------------------------------------------ aligned_alloc */
@@ -568,6 +664,78 @@ static void large_interior_pointer_free_is_reported(void **state) {
     expect_report(large_interior_body, NULL, "interior pointer of a large block", NULL);
 }
 
+static void realloc_freed_body(void *arg) {
+    (void)arg;
+    char *p = rcgc_malloc(48);
+    rcgc_free(p);
+    char *q = rcgc_realloc(p, 40);
+    char *r = rcgc_malloc(48);
+    printf("realloc gave %p, then malloc gave %p\n", (void *)q, (void *)r);
+}
+
+static void usable_size_freed_body(void *arg) {
+    (void)arg;
+    char *p = rcgc_malloc(48);
+    rcgc_free(p);
+    printf("usable size %zu\n", rcgc_usable_size(p));
+}
+
+static void realloc_remotely_freed_body(void *arg) {
+    (void)arg;
+    void *p = rcgc_malloc(64);
+    pthread_t thread;
+    pthread_create(&thread, NULL, free_once, p);
+    pthread_join(thread, NULL);
+    printf("realloc gave %p\n", rcgc_realloc(p, 60));
+}
+
+static void realloc_or_usable_size_of_a_freed_block_is_reported(void **state) {
+    (void)state;
+    expect_report(realloc_freed_body, NULL, "rcgc: realloc of a freed block 0x",
+                  "(size class 2, 48 B, pool 0x");
+    expect_report(usable_size_freed_body, NULL, "rcgc: size asked of a freed block 0x",
+                  "(size class 2, 48 B, pool 0x");
+    expect_report(realloc_remotely_freed_body, NULL, "rcgc: realloc of a freed block 0x",
+                  "(size class 3, 64 B, pool 0x");
+}
+
+/* A freed large block's slices are free arena memory; a freed huge block's
+ * range is no longer rcgc's. Both are caught until the memory is reused. */
+static void realloc_freed_large_body(void *arg) {
+    (void)arg;
+    void *keep = rcgc_malloc(16); /* keeps the arena mapped */
+    char *p = rcgc_malloc(1 * MiB);
+    rcgc_free(p);
+    printf("realloc gave %p (keeping %p)\n", rcgc_realloc(p, 1 * MiB - 5), keep);
+}
+
+static void usable_size_freed_huge_body(void *arg) {
+    (void)arg;
+    char *p = rcgc_malloc(50 * MiB);
+    rcgc_free(p);
+    printf("usable size %zu\n", rcgc_usable_size(p));
+}
+
+static void realloc_or_usable_size_of_a_freed_large_or_huge_block_is_reported(void **state) {
+    (void)state;
+    expect_report(realloc_freed_large_body, NULL, "rcgc: realloc of a pointer that is not a block",
+                  "in rcgc_realloc");
+    expect_report(usable_size_freed_huge_body, NULL, "rcgc: invalid pointer 0x",
+                  "in rcgc_usable_size");
+}
+
+static void huge_interior_body(void *arg) {
+    (void)arg;
+    char *p = rcgc_malloc(150 * MiB);
+    rcgc_free(p + 100 * MiB);
+}
+
+static void huge_interior_pointer_free_is_reported(void **state) {
+    (void)state;
+    expect_report(huge_interior_body, NULL, "pointer is not the start of a huge block",
+                  "in rcgc_free");
+}
+
 static void huge_double_free_body(void *arg) {
     (void)arg;
     char *p = rcgc_malloc(50 * MiB);
@@ -579,6 +747,149 @@ static void huge_double_free_is_reported(void **state) {
     (void)state;
     expect_report(huge_double_free_body, NULL, "rcgc: invalid pointer 0x", NULL);
 }
+
+/* ------------------------------------------------------------- Sanitizers */
+
+#if RCGC_ASAN
+static void expect_poisoned(const char *block, size_t size, bool poisoned) {
+    const size_t probes[] = {0, 8, 16, size / 2, size - 1};
+    for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++)
+        if ((__asan_address_is_poisoned(block + probes[i]) != 0) != poisoned)
+            fail_msg("byte %zu of the %zu-byte block %p is %s", probes[i], size,
+                     (const void *)block, poisoned ? "usable" : "poisoned");
+}
+
+static void asan_poisons_free_blocks_until_handed_out_again(void **state) {
+    (void)state;
+    const size_t sizes[] = {16, 48, 1000, 100 * KiB};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char *p = rcgc_malloc(sizes[i]);
+        size_t usable = rcgc_usable_size(p);
+        assert_null(__asan_region_is_poisoned(p, usable));
+        void *neighbour = rcgc_malloc(sizes[i]); /* keeps the pool from being released */
+        rcgc_free(p);
+        expect_poisoned(p, usable, true);
+        char *again = rcgc_malloc(sizes[i]);
+        assert_ptr_equal(again, p); /* the last freed block is handed out first */
+        assert_null(__asan_region_is_poisoned(again, usable));
+        rcgc_free(again);
+        rcgc_free(neighbour);
+    }
+}
+
+static void asan_poisons_blocks_freed_by_another_thread(void **state) {
+    (void)state;
+    char *p = rcgc_malloc(64);
+    void *neighbour = rcgc_malloc(64); /* keeps the pool from being released */
+    pthread_t thread;
+    pthread_create(&thread, NULL, free_once, p);
+    pthread_join(thread, NULL);
+    expect_poisoned(p, 64, true);
+    rcgc_heap_collect(false); /* the owner takes it back: still free */
+    expect_poisoned(p, 64, true);
+    rcgc_free(neighbour);
+}
+
+static void asan_poisons_a_freed_large_block(void **state) {
+    (void)state;
+    char *keep = rcgc_malloc(16);
+    char *large = rcgc_malloc(1 * MiB);
+    assert_ptr_equal(arena_of(large), arena_of(keep)); /* the arena stays mapped */
+    size_t usable = rcgc_usable_size(large);
+    assert_null(__asan_region_is_poisoned(large, usable));
+    rcgc_free(large);
+    expect_poisoned(large, usable, true);
+    rcgc_free(keep);
+}
+
+static const rcgc_type cell_type = {.name = "cell", .size = 48};
+
+static void asan_poisons_a_dead_object(void **state) {
+    (void)state;
+    rcgc_thread_attach();
+    void *neighbour = rcgc_malloc(cell_type.size); /* keeps the pool from being released */
+    rcgc_object *cell = rcgc_new(&cell_type);
+    assert_non_null(cell);
+    assert_null(__asan_region_is_poisoned(cell, cell_type.size));
+    rcgc_decref(cell);
+    expect_poisoned((const char *)cell, cell_type.size, true);
+    rcgc_free(neighbour);
+    rcgc_thread_detach();
+}
+
+static void read_after_free_body(void *arg) {
+    (void)arg;
+    char *p = rcgc_malloc(100);
+    rcgc_free(p);
+    printf("read %d\n", ((volatile char *)p)[50]);
+}
+
+static void asan_reports_a_read_after_free(void **state) {
+    (void)state;
+    struct child_result result;
+    child_run(read_after_free_body, NULL, &result);
+    if (strstr(result.output, "AddressSanitizer: use-after-poison") == NULL ||
+        (result.exited && result.code == 0))
+        fail_msg("expected ASan to stop the read; got %s %d:\n%s",
+                 result.exited ? "exit" : "signal", result.code, result.output);
+}
+#endif
+
+#if RCGC_TSAN
+static _Atomic bool racer_done;
+
+/* Touches the block with no synchronization with the main thread after it
+ * starts: relaxed atomics give TSan no happens-before edge. */
+static void *read_block_racily(void *arg) {
+    volatile char *p = arg;
+    (void)p[40];
+    atomic_store_explicit(&racer_done, true, memory_order_relaxed);
+    return NULL;
+}
+
+static void wait_for_racer(void) {
+    while (!atomic_load_explicit(&racer_done, memory_order_relaxed))
+        sched_yield();
+}
+
+static void read_racing_free_body(void *arg) {
+    (void)arg;
+    char *p = rcgc_malloc(64);
+    pthread_t thread;
+    pthread_create(&thread, NULL, read_block_racily, p);
+    wait_for_racer();
+    rcgc_free(p);
+    pthread_join(thread, NULL);
+}
+
+static void read_racing_malloc_body(void *arg) {
+    (void)arg;
+    char *p = rcgc_malloc(64);
+    void *neighbour = rcgc_malloc(64);
+    rcgc_free(p);
+    pthread_t thread;
+    pthread_create(&thread, NULL, read_block_racily, p); /* a use after free */
+    wait_for_racer();
+    char *again = rcgc_malloc(64);
+    printf("again %p, neighbour %p\n", (void *)again, neighbour);
+    pthread_join(thread, NULL);
+}
+
+static void expect_race_with(void (*body)(void *), const char *function) {
+    struct child_result result;
+    child_run(body, NULL, &result);
+    if (strstr(result.output, "ThreadSanitizer: data race") == NULL ||
+        strstr(result.output, function) == NULL)
+        fail_msg("expected TSan to report a race with %s; got %s %d:\n%s", function,
+                 result.exited ? "exit" : "signal", result.code, result.output);
+}
+
+static void tsan_sees_free_and_malloc_of_a_block_as_writes(void **state) {
+    (void)state;
+    expect_race_with(read_racing_free_body, "rcgc_free");
+    expect_race_with(read_racing_malloc_body, "rcgc_malloc");
+}
+#endif
 
 /* ------------------------------------------------------------------ fork */
 
@@ -625,7 +936,9 @@ int main(void) {
         T(malloc_every_class_boundary_gives_aligned_usable_blocks),
         T(usable_size_is_the_size_class_block),
         T(large_and_huge_blocks_are_usable_and_owned),
+        T(owns_is_exact_for_huge_blocks),
         T(malloc_above_ptrdiff_max_fails_with_enomem),
+        T(huge_requests_the_overcommit_policy_refuses_fail_with_enomem),
         T(aligned_alloc_honors_every_power_of_two_alignment),
         T(aligned_alloc_up_to_64k_wastes_at_most_the_power_of_two),
         T(aligned_alloc_rejects_non_power_of_two_with_einval),
@@ -650,6 +963,19 @@ int main(void) {
         T(free_of_a_never_allocated_block_is_reported),
         T(large_interior_pointer_free_is_reported),
         T(huge_double_free_is_reported),
+        T(realloc_or_usable_size_of_a_freed_block_is_reported),
+        T(realloc_or_usable_size_of_a_freed_large_or_huge_block_is_reported),
+        T(huge_interior_pointer_free_is_reported),
+#if RCGC_ASAN
+        T(asan_poisons_free_blocks_until_handed_out_again),
+        T(asan_poisons_blocks_freed_by_another_thread),
+        T(asan_poisons_a_freed_large_block),
+        T(asan_poisons_a_dead_object),
+        T(asan_reports_a_read_after_free),
+#endif
+#if RCGC_TSAN
+        T(tsan_sees_free_and_malloc_of_a_block_as_writes),
+#endif
         T(fork_from_a_threaded_process_lets_the_child_allocate),
     };
 #undef T

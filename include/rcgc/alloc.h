@@ -44,7 +44,10 @@ extern "C" {
  * @size: bytes wanted; 0 gives a unique minimum-size block.
  *
  * Returns a block aligned to 16 bytes, or NULL with errno = ENOMEM when
- * @size exceeds PTRDIFF_MAX or memory cannot be mapped. The content is
+ * @size exceeds PTRDIFF_MAX or memory cannot be mapped. Blocks above 32 MiB
+ * are charged to the kernel's commit accounting when made, as glibc's are:
+ * one the overcommit policy refuses (under the default heuristic, one
+ * larger than RAM and swap) gives NULL with ENOMEM. The content is
  * unspecified (0xAB bytes in builds with RCGC_CHECKS >= 2).
  * Thread safety: any thread. Cost: on the fast path a few loads and two
  * stores to memory only this thread writes; at most a pool refill (taking
@@ -117,7 +120,8 @@ RCGC_API RCGC_NODISCARD RCGC_MALLOC_LIKE void *rcgc_aligned_alloc(size_t alignme
  *
  * Returns at least the size requested: the size class's block size, or the
  * whole slices or pages of a large or huge block. Misuse is reported as by
- * rcgc_free.
+ * rcgc_free, a block already freed included ("rcgc: size asked of a freed
+ * block 0x... (size class 2, 48 B, pool 0x...) in rcgc_usable_size").
  * Thread safety: any thread. Cost: O(1), no lock.
  */
 RCGC_API size_t rcgc_usable_size(const void *ptr);
@@ -126,11 +130,14 @@ RCGC_API size_t rcgc_usable_size(const void *ptr);
  * rcgc_owns - Whether @ptr lies in memory this allocator manages.
  * @ptr: any pointer.
  *
- * Returns true when @ptr lies in one of rcgc's 64 MiB arenas, or in the
- * first 64 MiB unit of a huge block's mapping (the unit holding its start;
- * an address further into a block larger than 64 MiB answers false). The
- * pointer may still be a free block or point into the middle of one.
- * Thread safety: any thread. Cost: one load, no lock.
+ * Returns true when @ptr lies in one of rcgc's 64 MiB arenas, or within
+ * [start, start + usable size) of a live huge block; false for anything
+ * else, such as memory the kernel mapped for someone else next to a huge
+ * block. In an arena the pointer may still be a free block or point into
+ * the middle of one.
+ * Thread safety: any thread. Cost: one load, no lock, for arena memory and
+ *   memory rcgc does not own; a pointer in a 64 MiB unit that a huge block
+ *   touches takes arena_mutex and reads the block's header.
  */
 RCGC_API bool rcgc_owns(const void *ptr);
 

@@ -51,10 +51,12 @@ void *rcgc_malloc(size_t size) {
         struct block *block = pool->free;
         if (RCGC_LIKELY(block != NULL)) {
             pool->free = free_next(pool, block);
-            block->cookie = 0;
+            block_mark_handed_out(block);
             atomic_store_explicit(&pool->used,
                                   atomic_load_explicit(&pool->used, memory_order_relaxed) + 1,
                                   memory_order_relaxed);
+            RCGC_ASAN_UNPOISON(block, pool->block_size);
+            RCGC_TSAN_BLOCK_HANDOVER(block, pool->block_size);
             FILL_FRESH(block, pool->block_size);
             return block;
         }
@@ -66,9 +68,11 @@ void *rcgc_malloc(size_t size) {
 /* -------------------------------------------------------------------- free */
 
 static inline void free_to_owned_pool(struct heap *heap, struct pool *pool, struct block *block) {
+    RCGC_TSAN_BLOCK_HANDOVER(block, pool->block_size);
     FILL_FREED(block, pool->block_size);
+    RCGC_ASAN_POISON(block, pool->block_size);
     free_link(block, pool->free);
-    block->cookie = block_cookie(block);
+    block_mark_free(block);
     pool->free = block;
     uint32_t used = atomic_load_explicit(&pool->used, memory_order_relaxed) - 1;
     atomic_store_explicit(&pool->used, used, memory_order_relaxed);
@@ -100,7 +104,7 @@ void rcgc__free_slow(void *ptr) {
     if (index >= atomic_load_explicit(&pool->bumped, memory_order_relaxed))
         rcgc__report_bad_block(pool, ptr, "free of a block never allocated", "rcgc_free");
     struct block *block = ptr;
-    if (block->cookie == block_cookie(block))
+    if (block_is_free(block))
         rcgc__report_bad_block(pool, ptr, "double free of", "rcgc_free");
     struct heap *heap = rcgc__my_heap;
     if (atomic_load_explicit(&pool->owner, memory_order_relaxed) == heap) {
@@ -108,7 +112,9 @@ void rcgc__free_slow(void *ptr) {
         return;
     }
     rcgc__heap_note_remote_free(heap);
+    RCGC_TSAN_BLOCK_HANDOVER(block, pool->block_size);
     FILL_FREED(block, pool->block_size);
+    RCGC_ASAN_POISON(block, pool->block_size);
     rcgc__pool_push_remote(pool, block);
 }
 
@@ -120,7 +126,7 @@ void rcgc_free(void *ptr) {
         if (RCGC_LIKELY(atomic_load_explicit(&pool->owner, memory_order_relaxed) == heap &&
                         pool_block_index(pool, ptr) <
                             atomic_load_explicit(&pool->bumped, memory_order_relaxed) &&
-                        block->cookie != block_cookie(block))) {
+                        !block_is_free(block))) {
             free_to_owned_pool(heap, pool, block);
             return;
         }
@@ -145,10 +151,36 @@ void *rcgc_calloc(size_t count, size_t size) {
     return block;
 }
 
+/* The usable size of the live block at @ptr (not NULL). Anything else is
+ * reported as rcgc_free would report it, named by @where (@what_not_a_block
+ * and @what_freed say what was attempted): a freed pool block must be
+ * caught here, because rcgc_realloc's in-place path would otherwise hand it
+ * back to the caller while it sits on a free list. */
+static size_t live_block_size(const void *ptr, const char *what_not_a_block, const char *what_freed,
+                              const char *where) {
+    enum registry_entry entry = registry_lookup(ptr);
+    if (entry == REGISTRY_NONE)
+        rcgc__report_not_owned(ptr, where);
+    if (entry != REGISTRY_ARENA)
+        return rcgc__huge_usable(ptr, entry, where);
+    struct arena *arena = arena_of(ptr);
+    const struct pool *pool = pool_of(arena, ptr);
+    uint8_t kind = atomic_load_explicit(&pool->kind, memory_order_relaxed);
+    if (kind == POOL_LARGE && ptr == pool->start)
+        return pool->block_size;
+    if (kind != POOL_SMALL ||
+        pool_block_index(pool, ptr) >= atomic_load_explicit(&pool->bumped, memory_order_relaxed))
+        rcgc__report_bad_block(kind == POOL_SMALL ? pool : NULL, ptr, what_not_a_block, where);
+    if (block_is_free(ptr))
+        rcgc__report_bad_block(pool, ptr, what_freed, where);
+    return pool->block_size;
+}
+
 void *rcgc_realloc(void *ptr, size_t size) {
     if (ptr == NULL)
         return rcgc_malloc(size);
-    size_t usable = rcgc_usable_size(ptr); /* also validates ptr */
+    size_t usable = live_block_size(ptr, "realloc of a pointer that is not a block",
+                                    "realloc of a freed block", "rcgc_realloc");
     if (size <= usable && size >= usable / 2 && size > 0)
         return ptr;
     void *moved = rcgc_malloc(size);
@@ -184,24 +216,18 @@ void *rcgc_aligned_alloc(size_t alignment, size_t size) {
 size_t rcgc_usable_size(const void *ptr) {
     if (ptr == NULL)
         return 0;
-    enum registry_entry entry = registry_lookup(ptr);
-    if (entry == REGISTRY_NONE)
-        rcgc__report_not_owned(ptr, "rcgc_usable_size");
-    if (entry != REGISTRY_ARENA)
-        return rcgc__huge_usable(ptr, entry);
-    struct arena *arena = arena_of(ptr);
-    const struct pool *pool = pool_of(arena, ptr);
-    uint8_t kind = atomic_load_explicit(&pool->kind, memory_order_relaxed);
-    if (kind == POOL_LARGE && ptr == pool->start)
-        return pool->block_size;
-    if (kind != POOL_SMALL ||
-        pool_block_index(pool, ptr) >= atomic_load_explicit(&pool->bumped, memory_order_relaxed))
-        rcgc__report_bad_block(kind == POOL_SMALL ? pool : NULL, ptr,
-                               "size asked of a pointer that is not a block", "rcgc_usable_size");
-    return pool->block_size;
+    return live_block_size(ptr, "size asked of a pointer that is not a block",
+                           "size asked of a freed block", "rcgc_usable_size");
 }
 
-bool rcgc_owns(const void *ptr) { return registry_lookup(ptr) != REGISTRY_NONE; }
+bool rcgc_owns(const void *ptr) {
+    enum registry_entry entry = registry_lookup(ptr);
+    if (RCGC_LIKELY(entry == REGISTRY_ARENA))
+        return true;
+    /* The rest of a huge block's unit, past its end, is not rcgc's: the
+     * kernel may map anything there. */
+    return entry != REGISTRY_NONE && rcgc__huge_owns(ptr);
+}
 
 void rcgc_heap_collect(bool force) { rcgc__heap_collect_owner(force); }
 

@@ -10,7 +10,7 @@
  *   - arenas' slice maps and commit state, the arena list, large and huge
  *     blocks: arena_mutex (arena.c, large.c);
  *   - the abandoned-pool list and the heap list: their own mutexes (heap.c);
- *   - the arena registry (one bit per 64 MiB of address space): set and
+ *   - the arena registry (one byte per 64 MiB of address space): set and
  *     cleared under arena_mutex, read lock-free by every free.
  * Fields only the owner writes are still _Atomic, accessed relaxed, so TSan
  * sees the statistics reader (stats.c) and abandon/adopt hand-overs.
@@ -115,13 +115,74 @@ static inline unsigned size_class_of(size_t size) {
 /* The same by arithmetic alone, for filling the table. */
 unsigned rcgc__size_class_of(size_t size);
 
+/* -------------------------------------------------------------- Sanitizers
+ *
+ * ASan builds poison every byte rcgc does not hand out: free blocks, pools'
+ * uncarved blocks, free slices. A use after free then stops at the first
+ * access instead of reading whatever the next owner wrote. The allocator
+ * still keeps its free-list link and cookie inside free blocks, so it reads
+ * and writes them only through the accessors below, which ASan does not
+ * instrument; every other access it makes is to memory it unpoisoned first.
+ *
+ * TSan builds make handing out and taking back a pool block a write of the
+ * whole block, as TSan's own malloc and free do: an access another thread
+ * makes to a freed block, not ordered before the free or after the next
+ * malloc, is reported as a race with rcgc_free or rcgc_malloc. The
+ * allocator's own synchronization (remote-free CAS, mutexes) orders a
+ * legitimate reuse after the free, so a correct program gets no report.
+ *
+ * Elsewhere all of it compiles to nothing. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RCGC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RCGC_ASAN 1
+#endif
+#endif
+#ifndef RCGC_ASAN
+#define RCGC_ASAN 0
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define RCGC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RCGC_TSAN 1
+#endif
+#endif
+#ifndef RCGC_TSAN
+#define RCGC_TSAN 0
+#endif
+
+#if RCGC_ASAN
+#include <sanitizer/asan_interface.h>
+#define RCGC_ASAN_POISON(addr, size) ASAN_POISON_MEMORY_REGION((addr), (size))
+#define RCGC_ASAN_UNPOISON(addr, size) ASAN_UNPOISON_MEMORY_REGION((addr), (size))
+#define RCGC_NO_ASAN __attribute__((no_sanitize("address")))
+#else
+#define RCGC_ASAN_POISON(addr, size) ((void)0)
+#define RCGC_ASAN_UNPOISON(addr, size) ((void)0)
+#define RCGC_NO_ASAN
+#endif
+
+#if RCGC_TSAN
+/* Exported by every TSan runtime (the race-detector interface Go uses too),
+ * though sanitizer/tsan_interface.h does not declare it. */
+void __tsan_write_range(void *addr, unsigned long size);
+#define RCGC_TSAN_BLOCK_HANDOVER(addr, size) __tsan_write_range((addr), (size))
+#else
+#define RCGC_TSAN_BLOCK_HANDOVER(addr, size) ((void)0)
+#endif
+
 /* ------------------------------------------------------------------ Blocks */
 
 /* A free block. `cookie` is block ^ rcgc__free_secret while the block is
  * free and 0 once handed out, so freeing a block that is already free is
  * caught by one load and compare (misuse.c) without walking any list.
  * Bit 1 of `next` (plain or encoded) is always clear: the layer above
- * relies on it to tell a freed object's first word from a thread id. */
+ * relies on it to tell a freed object's first word from a thread id.
+ * Both fields are touched only through the RCGC_NO_ASAN accessors: the
+ * block may be poisoned (see Sanitizers). */
 struct block {
     struct block *next;
     uintptr_t cookie;
@@ -131,6 +192,23 @@ extern uintptr_t rcgc__free_secret;
 
 static inline uintptr_t block_cookie(const struct block *b) {
     return (uintptr_t)b ^ rcgc__free_secret;
+}
+
+/* Whether @b is free: also asked of pointers a caller hands back, which may
+ * be free (and poisoned) by mistake. */
+static inline RCGC_NO_ASAN bool block_is_free(const struct block *b) {
+    return b->cookie == block_cookie(b);
+}
+
+static inline RCGC_NO_ASAN void block_mark_free(struct block *b) { b->cookie = block_cookie(b); }
+
+static inline RCGC_NO_ASAN void block_mark_handed_out(struct block *b) { b->cookie = 0; }
+
+/* The plain links of remote-free stacks. */
+static inline RCGC_NO_ASAN struct block *block_stack_next(const struct block *b) { return b->next; }
+
+static inline RCGC_NO_ASAN void block_stack_link(struct block *b, struct block *next) {
+    b->next = next;
 }
 
 /* Secure builds (cmake -DRCGC_SECURE=ON, and librcgc-malloc-secure.so)
@@ -146,7 +224,7 @@ struct pool;
 RCGC_NORETURN RCGC_COLD void rcgc__report_corrupt_free_list(const struct pool *pool,
                                                             const struct block *at);
 
-static inline void free_link(struct block *b, struct block *next) {
+static inline RCGC_NO_ASAN void free_link(struct block *b, struct block *next) {
 #if RCGC_SECURE
     b->next = (struct block *)((uintptr_t)next ^ rcgc__free_secret ^ (uintptr_t)b);
 #else
@@ -240,7 +318,7 @@ static inline uint32_t pool_block_index(const struct pool *pool, const void *ptr
 }
 
 /* The link after @b on @pool's owner free list (see free_link). */
-static inline struct block *free_next(const struct pool *pool, const struct block *b) {
+static inline RCGC_NO_ASAN struct block *free_next(const struct pool *pool, const struct block *b) {
 #if RCGC_SECURE
     struct block *next = (struct block *)((uintptr_t)b->next ^ rcgc__free_secret ^ (uintptr_t)b);
     uint64_t offset = (uintptr_t)next - (uintptr_t)pool->start;
@@ -268,6 +346,8 @@ enum registry_entry {
     REGISTRY_HUGE,       /* a huge mapping's header starts here */
     REGISTRY_HUGE_AFTER, /* a huge block aligned to >= 64 MiB starts here;
                             its header is in the unit before */
+    REGISTRY_HUGE_BODY,  /* a later unit of a huge block: its first unit is
+                            the nearest one before marked HUGE or HUGE_AFTER */
 };
 
 #define RCGC_REGISTRY_BITS 47
@@ -416,10 +496,17 @@ void rcgc__heap_fork_child(void);
 
 void *rcgc__large_malloc(size_t size, size_t alignment, bool zero);
 void rcgc__large_free(struct arena *arena, struct pool *pool, void *ptr);
+/* NULL with errno = ENOMEM when the mapping fails or the kernel's overcommit
+ * policy refuses to charge the block's bytes. */
 void *rcgc__huge_malloc(size_t size, size_t alignment);
-/* @entry: the registry's word for @ptr (REGISTRY_HUGE or _HUGE_AFTER). */
+/* @entry: the registry's word for @ptr (one of the REGISTRY_HUGE kinds).
+ * Misuse is reported as done by @where. */
 void rcgc__huge_free(void *ptr, enum registry_entry entry);
-size_t rcgc__huge_usable(const void *ptr, enum registry_entry entry);
+size_t rcgc__huge_usable(const void *ptr, enum registry_entry entry, const char *where);
+/* Whether @ptr lies in [start, start + usable size) of a live huge block;
+ * @ptr's unit is marked with one of the REGISTRY_HUGE kinds. Takes
+ * arena_mutex, so the header it reads cannot be unmapped meanwhile. */
+bool rcgc__huge_owns(const void *ptr);
 void rcgc__huge_counts(uint64_t *blocks, uint64_t *bytes);
 
 /* ------------------------------------------------------------------ Misuse */

@@ -136,6 +136,8 @@ static void arena_destroy_locked(struct arena *arena) {
             break;
         }
     rcgc__registry_set_locked(arena, REGISTRY_NONE);
+    /* Whatever the kernel maps here next must not inherit poisoned shadow. */
+    RCGC_ASAN_UNPOISON(arena, RCGC_ARENA_SIZE);
     uint32_t free_committed = committed_free_slices(arena);
     free_committed_slices -= free_committed;
     arenas_current--;
@@ -283,6 +285,12 @@ static struct pool *take_locked(uint32_t span, uint32_t align_slices,
     atomic_store_explicit(&pool->remote_free, NULL, memory_order_relaxed);
     atomic_store_explicit(&pool->owner, shape->owner, memory_order_relaxed);
     atomic_store_explicit(&pool->kind, (uint8_t)shape->kind, memory_order_relaxed);
+    /* The slices may come clean from a new arena or poisoned from an
+     * earlier pool. A small pool's blocks are not the program's until
+     * handed out one by one; a large pool's one block is handed out now. */
+    RCGC_ASAN_POISON(pool->start, (size_t)span * RCGC_SLICE_SIZE);
+    if (large)
+        RCGC_ASAN_UNPOISON(pool->start, pool->block_size);
     return pool;
 }
 
@@ -300,6 +308,10 @@ void rcgc__arena_give_back(struct pool *pool) {
     struct arena *arena = arena_of(pool);
     uint32_t at = (uint32_t)(pool - arena->pools);
     uint32_t span = pool->span;
+    /* Before the slices are free: once they are, another thread may take
+     * them and unpoison them for its own pool. A large block's use after
+     * free is caught here. */
+    RCGC_ASAN_POISON(pool->start, (size_t)span * RCGC_SLICE_SIZE);
     rcgc__arena_lock();
     for (uint32_t i = 0; i < span; i++) {
         pool[i].back = 0;

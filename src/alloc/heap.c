@@ -321,9 +321,11 @@ static bool refill_from_full(struct heap *heap, unsigned size_class) {
 static inline void *pool_pop_owner(struct pool *pool) {
     struct block *block = pool->free;
     pool->free = free_next(pool, block);
-    block->cookie = 0;
+    block_mark_handed_out(block);
     atomic_store_explicit(&pool->used, atomic_load_explicit(&pool->used, memory_order_relaxed) + 1,
                           memory_order_relaxed);
+    RCGC_ASAN_UNPOISON(block, pool->block_size);
+    RCGC_TSAN_BLOCK_HANDOVER(block, pool->block_size);
     return block;
 }
 

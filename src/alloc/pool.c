@@ -35,7 +35,7 @@ bool rcgc__pool_carve_owner(struct pool *pool) {
     for (uint32_t i = batch; i-- > 0;) {
         struct block *block = (struct block *)(first + (size_t)i * pool->block_size);
         free_link(block, tail);
-        block->cookie = block_cookie(block);
+        block_mark_free(block);
         tail = block;
     }
     pool->free = tail;
@@ -44,10 +44,10 @@ bool rcgc__pool_carve_owner(struct pool *pool) {
 }
 
 void rcgc__pool_push_remote(struct pool *pool, struct block *block) {
-    block->cookie = block_cookie(block);
+    block_mark_free(block);
     struct block *head = atomic_load_explicit(&pool->remote_free, memory_order_relaxed);
     do {
-        block->next = head;
+        block_stack_link(block, head);
         /* Release on success: pairs with the acquire exchange in
          * rcgc__pool_collect_remote_owner(), so the owner sees block->next
          * (and the freeing thread's last writes) before it reuses block. */
@@ -65,7 +65,7 @@ uint32_t rcgc__pool_collect_remote_owner(struct pool *pool) {
     uint32_t count = 0;
     struct block *free = pool->free;
     while (taken != NULL) {
-        struct block *next = taken->next;
+        struct block *next = block_stack_next(taken);
         free_link(taken, free);
         free = taken;
         taken = next;

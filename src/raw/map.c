@@ -65,9 +65,12 @@ void *rcgc__raw_map(size_t size, size_t alignment, unsigned flags) {
 
     size_t over = size + alignment - page;
     /* MAP_NORESERVE: an arena reserves far more than it touches; commit
-     * accounting happens page by page as they are written. */
-    char *raw = mmap(NULL, over, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+     * accounting happens page by page as they are written. An inaccessible
+     * private mapping is not charged at all, and without MAP_NORESERVE
+     * mprotect charges what it opens. */
+    bool inaccessible = (flags & RCGC_RAW_MAP_INACCESSIBLE) != 0;
+    char *raw = mmap(NULL, over, inaccessible ? PROT_NONE : PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | (inaccessible ? 0 : MAP_NORESERVE), -1, 0);
     if (raw == MAP_FAILED)
         return rcgc__fail(ENOMEM);
     /* Offset arithmetic rather than an integer-to-pointer cast keeps the

@@ -51,6 +51,10 @@ void __libc_free(void *ptr);
 enum rcgc_raw_map_flags {
     /* Ask for transparent huge pages (madvise MADV_HUGEPAGE); a hint only. */
     RCGC_RAW_MAP_HUGE = 1u << 0,
+    /* Map the range inaccessible and uncharged; the caller opens the parts
+     * it uses with rcgc__raw_protect(..., true), which charges them to the
+     * kernel's commit accounting (so the overcommit policy may refuse). */
+    RCGC_RAW_MAP_INACCESSIBLE = 1u << 1,
 };
 
 /* Map @size bytes (rounded up to pages) of zeroed, readable and writable
@@ -58,7 +62,9 @@ enum rcgc_raw_map_flags {
  * below the page size mean the page size). Returns NULL with errno = ENOMEM
  * when the size overflows, the kernel refuses, or failure injection
  * (RCGC_FAULT_MAP) says so; errno = EINVAL when @size is 0 or @alignment is
- * not a power of two. Nothing is mapped or counted after a failure. */
+ * not a power of two. Nothing is mapped or counted after a failure.
+ * Without RCGC_RAW_MAP_INACCESSIBLE the mapping is MAP_NORESERVE: pages are
+ * charged as they are written, which suits arenas, committed lazily. */
 void *rcgc__raw_map(size_t size, size_t alignment, unsigned flags);
 
 /* Release a mapping, or a page-aligned part of one. @decommitted says how
