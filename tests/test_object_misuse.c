@@ -189,9 +189,13 @@ static void decref_of_a_freed_object_is_reported_and_writes_nothing(void **state
     (void)state;
     struct child_result result;
     child_run(stray_drop_then_allocate_body, NULL, &result);
-    if (UNDER_ASAN && !result.exited) {
-        /* The freed block is poisoned: AddressSanitizer reports the read. */
-        assert_non_null(strstr(result.output, "heap-use-after-free"));
+    if (UNDER_ASAN) {
+        /* The freed block is poisoned: AddressSanitizer reports the first
+         * read of the dead object's header, before rcgc's own check. */
+        if (strstr(result.output, "use-after-poison") == NULL)
+            fprintf(stderr, "child said: %s\n", result.output);
+        assert_false(result.exited);
+        assert_non_null(strstr(result.output, "use-after-poison"));
         return;
     }
     if (!result.exited || result.code != 0)
