@@ -15,7 +15,8 @@
  * Fields only the owner writes are still _Atomic, accessed relaxed, so TSan
  * sees the statistics reader (stats.c) and abandon/adopt hand-overs.
  *
- * Invariants, checked by rcgc__alloc_pool_check() when RCGC_CHECKS >= 2:
+ * Invariants, checked by rcgc__alloc_pool_check() at every change of a
+ * pool's state (heap.c) when RCGC_CHECKS >= 3:
  *   P1  used + len(free) + len(remote_free) + (capacity - bumped) == capacity
  *       (exact only while no remote free is in flight; the checker runs it
  *       on the owner with remote frees collected first)

@@ -136,7 +136,18 @@ static void list_push_back(struct heap *heap, struct pool *pool, enum pool_list 
     pool->list = (uint8_t)list;
 }
 
+/* P1-P3 at every change of a pool's state (filed, released, abandoned),
+ * when expensive checks are on; on the owner, remote frees collected. */
+static inline void pool_check_state_change(const struct pool *pool) {
+#if RCGC_CHECKS >= 3
+    rcgc__alloc_pool_check(pool);
+#else
+    (void)pool;
+#endif
+}
+
 static void pool_release_owner(struct heap *heap, struct pool *pool) {
+    pool_check_state_change(pool);
     list_unlink(heap, pool);
     atomic_store_explicit(&pool->owner, NULL, memory_order_relaxed);
     counter_add(&heap->pools_released, 1);
@@ -147,6 +158,7 @@ static void pool_release_owner(struct heap *heap, struct pool *pool) {
 /* A pool the owner may allocate from again goes to avail; one with nothing
  * free and nothing left to carve goes to full. */
 static void pool_file_owner(struct heap *heap, struct pool *pool) {
+    pool_check_state_change(pool);
     bool exhausted = pool->free == NULL &&
                      atomic_load_explicit(&pool->bumped, memory_order_relaxed) == pool->capacity;
     list_push_back(heap, pool, exhausted ? LIST_FULL : LIST_AVAIL);
@@ -187,6 +199,7 @@ static struct heap *heap_attach(void) {
 /* ------------------------------------------------------ Abandon and adopt */
 
 static void abandon_pool(struct pool *pool) {
+    pool_check_state_change(pool);
     pool->list = LIST_ABANDONED;
     pool->prev = NULL;
     atomic_store_explicit(&pool->owner, NULL, memory_order_relaxed);
@@ -222,6 +235,7 @@ static void give_up_pool(struct heap *heap, struct pool *pool, void *arg) {
     pool->next = pool->prev = NULL;
     pool->list = LIST_NONE;
     if (atomic_load_explicit(&pool->used, memory_order_relaxed) == 0) {
+        pool_check_state_change(pool);
         atomic_store_explicit(&pool->owner, NULL, memory_order_relaxed);
         counter_add(&heap->pools_released, 1);
         rcgc__arena_give_back(pool);
@@ -444,6 +458,21 @@ void rcgc__heap_fork_parent(void) {
     pthread_mutex_unlock(&heap_list_mutex);
 }
 
+/* A thread that vanished in the fork may have been between taking a block
+ * off its pool's free list and counting it used: the child counts every
+ * block not on the free list as used (P1 again), so such a block is lost
+ * with its thread, as everything that thread held is. */
+static void recount_orphaned_pool(struct heap *heap, struct pool *pool, void *arg) {
+    (void)heap;
+    (void)arg;
+    uint32_t free_count = 0;
+    for (const struct block *b = pool->free; b != NULL && free_count <= pool->capacity;
+         b = free_next(pool, b))
+        free_count++;
+    uint32_t bumped = atomic_load_explicit(&pool->bumped, memory_order_relaxed);
+    atomic_store_explicit(&pool->used, bumped - free_count, memory_order_relaxed);
+}
+
 void rcgc__heap_fork_child(void) {
     rcgc__heap_fork_parent();
     /* Only the forking thread lives on: every other heap's pools are
@@ -452,6 +481,8 @@ void rcgc__heap_fork_child(void) {
     struct heap *heaps = all_heaps;
     pthread_mutex_unlock(&heap_list_mutex);
     for (struct heap *heap = heaps; heap != NULL; heap = heap->next_heap)
-        if (heap->in_use && heap != rcgc__my_heap)
+        if (heap->in_use && heap != rcgc__my_heap) {
+            heap_foreach_pool_owner(heap, recount_orphaned_pool, NULL);
             heap_retire(heap);
+        }
 }
