@@ -573,6 +573,71 @@ static void deferred_resurrection_handed_to_a_thread_that_drops_it_dies_once(voi
     assert_int_equal(atomic_load(&finalized), 1);
 }
 
+/* ------------------------------------------------------------ Death hook */
+
+static _Atomic long hook_calls, hook_saw_cleared;
+
+static void count_death(rcgc_object *obj) {
+    atomic_fetch_add(&hook_calls, 1);
+    if (atomic_load(&cleared) != 0 || ((struct node *)obj)->payload != 7)
+        atomic_fetch_add(&hook_saw_cleared, 1); /* too late: its clear ran */
+}
+
+static void node_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg) {
+    struct node *n = (struct node *)self;
+    if (n->next != NULL)
+        visit(n->next, arg);
+}
+
+static const rcgc_type gc_node_type = {.name = "gc node",
+                                       .size = sizeof(struct node),
+                                       .flags = RCGC_TYPE_GC,
+                                       .traverse = node_traverse,
+                                       .clear = node_clear,
+                                       .release = node_release};
+
+static int install_death_hook(void **state) {
+    atomic_store(&hook_calls, 0);
+    atomic_store(&hook_saw_cleared, 0);
+    rcgc__object_set_death_hook(count_death);
+    return reset_counters(state);
+}
+
+static int remove_death_hook(void **state) {
+    rcgc__object_set_death_hook(NULL);
+    return detach_after(state);
+}
+
+static void death_hook_runs_once_for_a_watched_object_before_its_clear(void **state) {
+    (void)state;
+    struct node *watched = (struct node *)rcgc_new(&node_type);
+    struct node *plain = (struct node *)rcgc_new(&node_type);
+    watched->payload = 7;
+    rcgc__object_watch_death(&watched->head);
+    rcgc_decref(&plain->head); /* not watched: no call */
+    assert_int_equal(atomic_load(&hook_calls), 0);
+    atomic_store(&cleared, 0);
+    rcgc_decref(&watched->head);
+    assert_int_equal(atomic_load(&hook_calls), 1);
+    assert_int_equal(atomic_load(&hook_saw_cleared), 0);
+    assert_int_equal(atomic_load(&released), 2);
+}
+
+static void death_hook_runs_before_a_collection_clears_a_watched_cycle(void **state) {
+    (void)state;
+    struct node *a = (struct node *)rcgc_new(&gc_node_type);
+    struct node *b = (struct node *)rcgc_new(&gc_node_type);
+    a->next = &b->head; /* the creations' references move into the ring */
+    b->next = &a->head;
+    a->payload = b->payload = 7;
+    rcgc__object_watch_death(&a->head);
+    rcgc__object_watch_death(&b->head);
+    assert_int_equal(rcgc_collect(2), 2);
+    assert_int_equal(atomic_load(&hook_calls), 2); /* once each, not again at the free */
+    assert_int_equal(atomic_load(&hook_saw_cleared), 0);
+    assert_int_equal(atomic_load(&released), 2);
+}
+
 static void finalize_runs_once_even_after_resurrection(void **state) {
     (void)state;
     rcgc_object *obj = rcgc_new(&finalized_type);
@@ -803,6 +868,10 @@ int main(void) {
         OBJ_TEST(free_list_keeps_at_most_its_bound),
         OBJ_TEST(var_sized_objects_never_go_on_a_free_list),
         OBJ_TEST(deferred_counts_write_nothing_shared_until_a_sync),
+        cmocka_unit_test_setup_teardown(death_hook_runs_once_for_a_watched_object_before_its_clear,
+                                        install_death_hook, remove_death_hook),
+        cmocka_unit_test_setup_teardown(death_hook_runs_before_a_collection_clears_a_watched_cycle,
+                                        install_death_hook, remove_death_hook),
         OBJ_TEST(refcount_of_a_deferred_object_counts_the_callers_pending_changes),
         OBJ_TEST(deferred_counts_from_other_threads_add_up),
         OBJ_TEST(deferred_mode_is_for_good),

@@ -118,6 +118,7 @@ static void traverse(rcgc_object *obj, rcgc_visit_fn visit, void *arg) {
 /* ------------------------------------------------- Step 1: exact counts */
 
 static void drain_queue_stopped(struct thread_record *record, void *dead) {
+    rcgc_assert_stopped();
     rcgc__thread_drain_queue(record, dead);
 }
 
@@ -170,28 +171,13 @@ static void move_young(struct gc_table *table, void *arg) {
     table->compact_at = GC_YOUNG_COMPACT_MIN;
 }
 
-/* A full collection's own generation: squeezed in place, counted. */
-static void compact_old(struct collection *c) {
-    struct gc_table *old = c->target;
-    uint32_t write = 0;
-    for (uint32_t read = 0; read < old->length;) {
-        rcgc_object **slots;
-        uint32_t n = gc_table_run(old, read, old->length, &slots);
-        for (uint32_t i = 0; i < n; i++) {
-            rcgc_object *obj = slots[i];
-            if (obj == NULL)
-                continue;
-            c->refs[write] = count_for_collection(obj);
-            if (write != read + i) {
-                *gc_table_slot(old, write) = obj;
-                atomic_store_explicit(&obj->ob_gc_slot, write, memory_order_relaxed);
-            }
-            write++;
-        }
-        read += n;
-    }
-    rcgc__gc_table_truncate(old, write);
+static void record_count(rcgc_object *obj, uint32_t slot, void *arg) {
+    struct collection *c = arg;
+    c->refs[slot] = count_for_collection(obj);
 }
+
+/* A full collection's own generation: squeezed in place, counted. */
+static void compact_old(struct collection *c) { gc_table_squeeze(c->target, 0, record_count, c); }
 
 /* Returns false, with nothing moved, when memory runs out. */
 static bool gather_candidates(struct collection *c) {
@@ -417,6 +403,17 @@ static void print_object(FILE *out, const char *what, const rcgc_object *obj) {
     fprintf(out, "gc: %s <%s %p>\n", what, name, (const void *)obj);
 }
 
+/* Step 5: the death hook (weak references) for every watched object found
+ * unreachable, before any finalizer or clear hook of this collection can
+ * see one of them. The world runs; the objects are still whole. */
+static void notify_deaths(struct collection *c) {
+    for (uint32_t k = 0; k < c->held_count; k++) {
+        rcgc_object *obj = c->held[k];
+        if (obj != NULL && (gc_flags_load(obj) & OBJ_DEATH_WATCHED) != 0)
+            rcgc__object_death_notify(obj);
+    }
+}
+
 static bool run_finalizers(struct collection *c) {
     bool ran = false;
     for (uint32_t k = 0; k < c->held_count; k++) {
@@ -476,6 +473,7 @@ static void return_resurrected(struct collection *c) {
         if (is_held(obj) && c->refs[k] == REACHABLE && !gc_table_append(c->target, obj))
             rcgc__fatal("rcgc: generation table could not grow during a collection");
     }
+    GC_CHECK_STEP(c->held, c->held_count, "returning the resurrected");
     rcgc__start_the_world();
     c->pause_ns += rcgc__gc_now_ns() - stop_start;
 }
@@ -585,6 +583,7 @@ static void record_statistics(const struct collection *c) {
 }
 
 ptrdiff_t rcgc__gc_collect_locked(int generation) {
+    rcgc_assert(rcgc__gc_lock_held());
     rcgc__gc_in_collection = true;
     atomic_store_explicit(&rcgc__gc_collecting, true, memory_order_relaxed);
     struct collection c = {.generation = generation, .debug = rcgc_get_debug()};
@@ -595,16 +594,18 @@ ptrdiff_t rcgc__gc_collect_locked(int generation) {
     rcgc__stop_the_world();
     uint64_t stop_start = rcgc__gc_now_ns();
     make_counts_exact(&c);
+    GC_CHECK_STEP(NULL, 0, "the stop");
     if (c.debug & RCGC_DEBUG_STATS)
         measure_generations(&c);
     bool gathered = gather_candidates(&c);
+    GC_CHECK_STEP(NULL, 0, "gathering the candidates");
     bool found = false;
     if (gathered) {
         reset_counters(generation);
         found = find_unreachable(&c);
+        GC_CHECK_STEP(c.held, c.held_count, "finding the unreachable");
         if (generation == 2)
             atomic_store_explicit(&rcgc__gc_pending_from, c.target->length, memory_order_relaxed);
-        /* Step 5, weak references: cleared here (a later issue). */
     }
     rcgc__start_the_world();
     c.pause_ns = rcgc__gc_now_ns() - stop_start;
@@ -619,6 +620,7 @@ ptrdiff_t rcgc__gc_collect_locked(int generation) {
     if (c.debug & RCGC_DEBUG_COLLECTABLE)
         for (uint32_t k = 0; k < c.held_count; k++)
             print_object(out, "collectable", c.held[k]);
+    notify_deaths(&c);
     if (c.finalizer_found && run_finalizers(&c)) {
         return_resurrected(&c);
         rcgc__death_list_run(c.dead);

@@ -26,6 +26,7 @@
 #ifndef RCGC_GC_INTERNAL_H
 #define RCGC_GC_INTERNAL_H
 
+#include "gc/gc_object.h"
 #include "object/object_internal.h"
 
 #include <rcgc/gc.h>
@@ -35,101 +36,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* ------------------------------------------------------------ Generations */
-
-enum gc_gen {
-    GEN_NONE = 0,      /* not tracked */
-    GEN_YOUNG = 1,     /* generation 0: per-thread tables */
-    GEN_MIDDLE = 2,    /* generation 1 */
-    GEN_OLD = 3,       /* generation 2 */
-    GEN_PERMANENT = 4, /* frozen: no collection looks here */
-    GEN_HELD = 5,      /* found unreachable by the running collection (G3) */
-};
-
-#define OBJ_GEN_SHIFT 4
-#define OBJ_GEN_MASK (7u << OBJ_GEN_SHIFT)
-
-static inline unsigned gc_gen_of(uint16_t flags) { return (flags & OBJ_GEN_MASK) >> OBJ_GEN_SHIFT; }
-
-static inline uint16_t gc_flags_load(const rcgc_object *obj) {
-    return atomic_load_explicit(&obj->ob_flags, memory_order_relaxed);
-}
-
-/* Only the thread that may change the object (its killer, its creator, or
- * the collector with the world stopped) writes the generation bits. */
-static inline void gc_set_gen(rcgc_object *obj, unsigned gen) {
-    uint16_t flags = gc_flags_load(obj);
-    atomic_store_explicit(&obj->ob_flags,
-                          (uint16_t)((flags & ~OBJ_GEN_MASK) | (gen << OBJ_GEN_SHIFT)),
-                          memory_order_relaxed);
-}
-
-/* ------------------------------------------------------------------ Tables */
-
-/* A table is chunks of 1024 slots under a two-level directory that never
- * moves, so a slot's address is fixed while other threads append: an
- * untrack from any thread stores NULL into it without a lock. 2^29 slots
- * per table; ob_gc_slot is 32 bits. */
-#define GC_CHUNK_BITS 10
-#define GC_CHUNK_SLOTS (1u << GC_CHUNK_BITS)
-#define GC_PAGE_BITS 9
-#define GC_PAGE_CHUNKS (1u << GC_PAGE_BITS)
-#define GC_TABLE_PAGES 1024u
-#define GC_TABLE_MAX_SLOTS ((uint64_t)GC_TABLE_PAGES << (GC_PAGE_BITS + GC_CHUNK_BITS))
-
-struct gc_table {
-    rcgc_object **cursor, **limit; /* the next free slot and its chunk's end */
-    uint32_t length;               /* slots used, NULLs (dead entries) included */
-    uint32_t chunks;               /* chunks allocated (kept across resets) */
-    unsigned gen;                  /* enum gc_gen of every entry */
-    uint16_t young_id;             /* young tables: ob_reserved of their entries */
-    /* Young tables: tracked creations minus deaths by the owning thread not
-     * yet added to the global count[0]; the owner writes it, anyone reads. */
-    _Atomic int64_t count_delta;
-    /* Young tables: deaths, on the owning thread, of objects promoted to
-     * generation 2 since the last full collection (the 25% rule counts the
-     * pending objects still alive). */
-    _Atomic int64_t pending_deaths;
-    /* Young tables: the length at which the owner squeezes out the slots
-     * of dead objects itself, when no collection has emptied the table. */
-    uint32_t compact_at;
-    rcgc_object ***pages[GC_TABLE_PAGES];
-};
-
-static inline rcgc_object **gc_table_slot(const struct gc_table *table, uint32_t index) {
-    return &table->pages[index >> (GC_PAGE_BITS + GC_CHUNK_BITS)]
-                        [(index >> GC_CHUNK_BITS) & (GC_PAGE_CHUNKS - 1)]
-                        [index & (GC_CHUNK_SLOTS - 1)];
-}
-
-/* The slots from @index up to the end of its chunk or @end, whichever is
- * first: walks over a table look the directory up once per chunk. Returns
- * how many, and the first in *@slots. */
-static inline uint32_t gc_table_run(const struct gc_table *table, uint32_t index, uint32_t end,
-                                    rcgc_object ***slots) {
-    *slots = (rcgc_object **)gc_table_slot(table, index);
-    uint32_t in_chunk = GC_CHUNK_SLOTS - (index & (GC_CHUNK_SLOTS - 1));
-    return end - index < in_chunk ? end - index : in_chunk;
-}
-
-/* Room for one more entry; false (errno = ENOMEM) when a chunk cannot be
- * had. Called by gc_table_append when the current chunk is full. */
-bool rcgc__gc_table_grow(struct gc_table *table);
-
-/* Make sure @count more entries fit without allocating. */
-bool rcgc__gc_table_reserve(struct gc_table *table, uint64_t count);
-
-/* Append @obj: records generation and slot in its header. */
-static inline bool gc_table_append(struct gc_table *table, rcgc_object *obj) {
-    if (RCGC_UNLIKELY(table->cursor == table->limit) && !rcgc__gc_table_grow(table))
-        return false;
-    *table->cursor++ = obj;
-    atomic_store_explicit(&obj->ob_gc_slot, table->length++, memory_order_relaxed);
-    gc_set_gen(obj, table->gen);
-    obj->ob_reserved = table->young_id;
-    return true;
-}
-
 /* Set the length to @length (<= the current one), keeping the chunks. */
 void rcgc__gc_table_truncate(struct gc_table *table, uint32_t length);
 
@@ -137,7 +43,36 @@ void rcgc__gc_table_truncate(struct gc_table *table, uint32_t length);
 void rcgc__gc_table_trim(struct gc_table *table, uint32_t spare);
 
 /* Squeeze the NULLs out of slots [@from, length), updating ob_gc_slot of
- * the entries that move. World stopped. */
+ * the entries that move, and call @kept on each entry at its new slot
+ * (NULL: none). World stopped. Inline so that a constant @kept is inlined
+ * into the walk (a full collection counts each entry there). */
+static inline void gc_table_squeeze(struct gc_table *table, uint32_t from,
+                                    void (*kept)(rcgc_object *obj, uint32_t slot, void *arg),
+                                    void *arg) {
+    rcgc_assert_stopped();
+    uint32_t write = from;
+    for (uint32_t read = from; read < table->length;) {
+        /* A chunk at a time: one directory lookup per 1024 slots. */
+        rcgc_object **slots;
+        uint32_t n = gc_table_run(table, read, table->length, &slots);
+        for (uint32_t i = 0; i < n; i++) {
+            rcgc_object *obj = slots[i];
+            if (obj == NULL)
+                continue;
+            if (write != read + i) {
+                *gc_table_slot(table, write) = obj;
+                atomic_store_explicit(&obj->ob_gc_slot, write, memory_order_relaxed);
+            }
+            if (kept != NULL)
+                kept(obj, write, arg);
+            write++;
+        }
+        read += n;
+    }
+    rcgc__gc_table_truncate(table, write);
+}
+
+/* gc_table_squeeze with nothing to do per entry. */
 void rcgc__gc_table_compact(struct gc_table *table, uint32_t from);
 
 /* Move every entry of @from to the end of @to (room reserved), then empty
@@ -154,103 +89,6 @@ extern struct gc_table rcgc__gc_old_tables[3];
 
 static inline struct gc_table *gc_old_table(unsigned gen) {
     return &rcgc__gc_old_tables[gen - GEN_MIDDLE];
-}
-
-/* Young tables by id (record slot + 1; 0 for unattached threads), made on
- * a thread's first tracked object and kept with the record for good. */
-#define GC_YOUNG_TABLES (THREAD_SLOTS)
-extern struct gc_table *_Atomic rcgc__gc_young_tables[GC_YOUNG_TABLES];
-
-/* The table @obj is in, from its generation bits; NULL for none or held. */
-struct gc_table *rcgc__gc_table_of(const rcgc_object *obj, unsigned gen);
-
-/* The calling thread's young table, cached with the record it belongs to
- * (a thread that detaches and attaches again may get another record);
- * read on every tracked creation and death, so inline. */
-extern _Thread_local struct gc_table *rcgc__gc_my_young __attribute__((tls_model("initial-exec")));
-extern _Thread_local struct thread_record *rcgc__gc_my_young_record
-    __attribute__((tls_model("initial-exec")));
-struct gc_table *rcgc__gc_my_young_table_slow(void);
-
-/* The thread's young table, made on first use; NULL when unattached or
- * when it cannot be made. */
-static inline struct gc_table *rcgc__gc_my_young_table(void) {
-    struct gc_table *young = rcgc__gc_my_young;
-    if (RCGC_LIKELY(young != NULL && rcgc__gc_my_young_record == rcgc__my_record))
-        return young;
-    return rcgc__gc_my_young_table_slow();
-}
-
-/* A young table this long is mostly dead slots when no collection runs
- * (objects dying by count): its owner squeezes it, stopping the world. */
-#define GC_YOUNG_COMPACT_MIN ((uint32_t)1 << 16)
-
-int rcgc__gc_track_new_slow(rcgc_object *obj);
-
-/* Track a new object of a GC type in the calling thread's young table;
- * -1 with errno = ENOMEM when the table cannot grow. */
-static inline int rcgc__gc_track_new(rcgc_object *obj) {
-    struct gc_table *young = rcgc__gc_my_young_table();
-    if (RCGC_LIKELY(young != NULL && young->length < young->compact_at &&
-                    gc_table_append(young, obj)))
-        return 0;
-    return rcgc__gc_track_new_slow(obj);
-}
-
-void rcgc__gc_untrack_tracked(rcgc_object *obj, unsigned gen);
-
-/* Untrack @obj if it is tracked (deaths call it first thing). */
-static inline void rcgc__gc_untrack_if_tracked(rcgc_object *obj) {
-    unsigned gen = gc_gen_of(gc_flags_load(obj));
-    if (gen != GEN_NONE)
-        rcgc__gc_untrack_tracked(obj, gen);
-}
-
-/* ------------------------------------------------------------------ Counts */
-
-/* A thread hands its count changes to the global count[0] in batches of
- * this size, or when the sum would reach threshold[0]. */
-#define GC_COUNT_BATCH 64
-
-/* count[0] for the threads' batches to land in; count[1], count[2]. */
-extern _Atomic int64_t rcgc__gc_young_count;
-
-/* Settings read on every tracked creation: relaxed atomics. */
-extern _Atomic unsigned rcgc__gc_threshold[RCGC_GENERATIONS];
-extern _Atomic bool rcgc__gc_enabled;
-extern _Atomic bool rcgc__gc_collecting; /* a collection holds gc_mutex */
-
-/* A tracked object is about to be made / has died (count[0] +1 / -1); the
- * first may run an automatic collection. */
-void rcgc__gc_count_creation_slow(void);
-void rcgc__gc_count_death_slow(void);
-
-static inline void rcgc__gc_count_creation(void) {
-    struct gc_table *young = rcgc__gc_my_young_table();
-    if (RCGC_LIKELY(young != NULL)) {
-        int64_t delta = atomic_load_explicit(&young->count_delta, memory_order_relaxed) + 1;
-        unsigned threshold = atomic_load_explicit(&rcgc__gc_threshold[0], memory_order_relaxed);
-        int64_t global = atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed);
-        if (RCGC_LIKELY(delta < GC_COUNT_BATCH &&
-                        (threshold == 0 || global + delta < (int64_t)threshold))) {
-            atomic_store_explicit(&young->count_delta, delta, memory_order_relaxed);
-            return;
-        }
-    }
-    rcgc__gc_count_creation_slow();
-}
-
-static inline void rcgc__gc_count_death(void) {
-    struct gc_table *young = rcgc__gc_my_young_table();
-    if (RCGC_LIKELY(young != NULL)) {
-        int64_t delta = atomic_load_explicit(&young->count_delta, memory_order_relaxed) - 1;
-        int64_t global = atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed);
-        if (RCGC_LIKELY(delta > -GC_COUNT_BATCH && global + delta >= 0)) {
-            atomic_store_explicit(&young->count_delta, delta, memory_order_relaxed);
-            return;
-        }
-    }
-    rcgc__gc_count_death_slow();
 }
 
 /* Where the objects promoted to generation 2 since the last full
@@ -318,8 +156,25 @@ ptrdiff_t rcgc__gc_collect_locked(int generation);
 /* True on the thread running a collection (its hooks included). */
 extern _Thread_local bool rcgc__gc_in_collection;
 
-/* For tables over every young table: call @visit on each, world stopped. */
+/* Call @visit on every young table. Any thread may read a table's counts
+ * (atomics); its slots and length only with the world stopped. */
 void rcgc__gc_for_each_young(void (*visit)(struct gc_table *table, void *arg), void *arg);
+
+/* check.c: G1 over every table, G3 over a collection's held array; fatal
+ * with the object and the rule when one is broken. World stopped. Run
+ * between a collection's steps when RCGC_CHECKS >= 3 (GC_CHECK_STEP). */
+void rcgc__gc_check_tables_stopped(const char *step);
+void rcgc__gc_check_held_stopped(rcgc_object *const *held, uint32_t count, const char *step);
+
+#if RCGC_CHECKS >= 3
+#define GC_CHECK_STEP(held, held_count, step)                                                      \
+    do {                                                                                           \
+        rcgc__gc_check_tables_stopped(step);                                                       \
+        rcgc__gc_check_held_stopped(held, held_count, step);                                       \
+    } while (0)
+#else
+#define GC_CHECK_STEP(held, held_count, step) ((void)0)
+#endif
 
 /* Monotonic nanoseconds. */
 uint64_t rcgc__gc_now_ns(void);

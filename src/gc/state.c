@@ -129,6 +129,7 @@ void rcgc_get_count(unsigned out[RCGC_GENERATIONS]) {
 }
 
 int rcgc__gc_generation_due(void) {
+    rcgc_assert(rcgc__gc_lock_held());
     unsigned threshold1 = atomic_load_explicit(&rcgc__gc_threshold[1], memory_order_relaxed);
     unsigned threshold2 = atomic_load_explicit(&rcgc__gc_threshold[2], memory_order_relaxed);
     /* Seed 000: the collection whose counter *reaches* its threshold when
@@ -268,6 +269,7 @@ int rcgc_callback_remove(rcgc_gc_callback_fn callback, void *arg) {
 }
 
 void rcgc__gc_run_callbacks(enum rcgc_gc_phase phase, const rcgc_gc_info *info) {
+    rcgc_assert(rcgc__gc_lock_held());
     /* A copy, made under the lock and run outside it: a callback may add
      * or remove callbacks, or ask for statistics. */
     struct gc_callback stack_copy[8];

@@ -101,27 +101,11 @@ void rcgc__gc_table_trim(struct gc_table *table, uint32_t spare) {
 }
 
 void rcgc__gc_table_compact(struct gc_table *table, uint32_t from) {
-    uint32_t write = from;
-    for (uint32_t read = from; read < table->length;) {
-        /* A chunk at a time: one directory lookup per 1024 slots. */
-        rcgc_object **slots;
-        uint32_t n = gc_table_run(table, read, table->length, &slots);
-        for (uint32_t i = 0; i < n; i++) {
-            rcgc_object *obj = slots[i];
-            if (obj == NULL)
-                continue;
-            if (write != read + i) {
-                *gc_table_slot(table, write) = obj;
-                atomic_store_explicit(&obj->ob_gc_slot, write, memory_order_relaxed);
-            }
-            write++;
-        }
-        read += n;
-    }
-    rcgc__gc_table_truncate(table, write);
+    gc_table_squeeze(table, from, NULL, NULL);
 }
 
 void rcgc__gc_table_move_all(struct gc_table *to, struct gc_table *from) {
+    rcgc_assert_stopped();
     for (uint32_t read = 0; read < from->length;) {
         rcgc_object **slots;
         uint32_t n = gc_table_run(from, read, from->length, &slots);

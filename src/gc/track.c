@@ -205,6 +205,7 @@ static void add_pending_deaths(struct gc_table *table, void *arg) {
 }
 
 size_t rcgc__gc_pending_alive(void) {
+    rcgc_assert(rcgc__gc_lock_held());
     int64_t deaths = 0;
     rcgc__gc_for_each_young(add_pending_deaths, &deaths);
     return deaths >= (int64_t)rcgc__gc.long_lived_pending

@@ -12,7 +12,7 @@
  * hold pending changes means nothing; only with the world stopped and every
  * table applied is zero really zero.
  */
-#include "gc/gc_internal.h"
+#include "gc/gc_object.h"
 #include "object/object_internal.h"
 
 #include <rcgc/raw.h>
@@ -143,6 +143,7 @@ static void flush_record(struct thread_record *record, void *arg) {
 }
 
 size_t rcgc__deferred_apply_all_stopped(rcgc_object **dead) {
+    rcgc_assert_stopped();
     /* Every table, the caller's included: the other threads are parked,
      * suspended or detached (detach applies its own table first). */
     rcgc__threads_lock_held_walk(flush_record, NULL);

@@ -6,7 +6,7 @@
  * free lists (thread-local). Shared: nothing here; an object dies on
  * exactly one thread, the one that took its count to zero (refcount.c).
  */
-#include "gc/gc_internal.h"
+#include "gc/gc_object.h"
 #include "object/object_internal.h"
 
 #include <rcgc/alloc.h>
@@ -252,11 +252,36 @@ static bool finalize_resurrects(rcgc_object *obj) {
     return false;
 }
 
+/* ------------------------------------------------------------ Death hook */
+
+static _Atomic(rcgc__death_hook_fn) death_hook;
+
+void rcgc__object_set_death_hook(rcgc__death_hook_fn hook) {
+    atomic_store_explicit(&death_hook, hook, memory_order_release);
+}
+
+void rcgc__object_watch_death(rcgc_object *obj) {
+    atomic_fetch_or_explicit(&obj->ob_flags, (uint16_t)OBJ_DEATH_WATCHED, memory_order_relaxed);
+}
+
+void rcgc__object_death_notify(rcgc_object *obj) {
+    uint16_t flags = atomic_fetch_and_explicit(&obj->ob_flags, (uint16_t)~OBJ_DEATH_WATCHED,
+                                               memory_order_relaxed);
+    rcgc__death_hook_fn hook = atomic_load_explicit(&death_hook, memory_order_acquire);
+    if ((flags & OBJ_DEATH_WATCHED) != 0 && hook != NULL)
+        hook(obj);
+}
+
 static inline __attribute__((always_inline)) void die_now(rcgc_object *obj) {
     const rcgc_type *type = obj->ob_type;
     uint16_t flags = atomic_load_explicit(&obj->ob_flags, memory_order_relaxed);
-    if (type->finalize != NULL && (flags & OBJ_FINALIZED) == 0 && finalize_resurrects(obj))
-        return;
+    if (type->finalize != NULL && (flags & OBJ_FINALIZED) == 0) {
+        if (finalize_resurrects(obj))
+            return;
+        flags = atomic_load_explicit(&obj->ob_flags, memory_order_relaxed);
+    }
+    if (RCGC_UNLIKELY((flags & OBJ_DEATH_WATCHED) != 0))
+        rcgc__object_death_notify(obj);
     if (type->clear != NULL)
         type->clear(obj);
     if (type->release != NULL)

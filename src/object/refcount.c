@@ -28,7 +28,7 @@
  *     not depend on memory; the stop is rare and costs what a young
  *     collection's does (free-threaded CPython falls back the same way).
  */
-#include "gc/gc_internal.h"
+#include "gc/gc_object.h"
 #include "object/object_internal.h"
 
 #include <rcgc/raw.h>
@@ -214,9 +214,12 @@ int rcgc_set_rc_mode(rcgc_object *obj, int mode) {
     }
     if (mode == RCGC_RC_DEFERRED && rcgc__deferred_register(obj) != 0)
         return -1;
+    /* A CAS: another thread may be setting OBJ_DEATH_WATCHED meanwhile. */
     uint16_t flags = atomic_load_explicit(&obj->ob_flags, memory_order_relaxed);
-    atomic_store_explicit(&obj->ob_flags, (uint16_t)((flags & ~OBJ_MODE_MASK) | (unsigned)mode),
-                          memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(
+        &obj->ob_flags, &flags, (uint16_t)((flags & ~OBJ_MODE_MASK) | (unsigned)mode),
+        memory_order_relaxed, memory_order_relaxed)) {
+    }
     return 0;
 }
 

@@ -27,6 +27,7 @@ static pthread_mutex_t park_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t stopped_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t restart_cond = PTHREAD_COND_INITIALIZER;
 static _Atomic unsigned long stops_done;
+_Thread_local bool rcgc__world_stopped_here __attribute__((tls_model("initial-exec")));
 
 static bool stop_requested(void) {
     return atomic_load_explicit(&rcgc__stop_requested, memory_order_seq_cst) != 0;
@@ -137,9 +138,15 @@ void rcgc__stop_the_world(void) {
     while (!all_stopped_locked(self))
         pthread_cond_wait(&stopped_cond, &park_mutex);
     pthread_mutex_unlock(&park_mutex);
+    rcgc__world_stopped_here = true;
+#if RCGC_CHECKS >= 2
+    rcgc__world_check_stopped();
+#endif
 }
 
 void rcgc__start_the_world(void) {
+    rcgc_assert_stopped();
+    rcgc__world_stopped_here = false;
     struct thread_record *self = rcgc__thread_record();
     pthread_mutex_lock(&park_mutex);
     for (struct thread_record *r = rcgc__threads_first(); r != NULL; r = r->next) {
