@@ -9,3 +9,12 @@ if(RCGC_SANITIZE)
     add_compile_options(${rcgc_san_flags})
     add_link_options(-fsanitize=${RCGC_SANITIZE})
 endif()
+
+# Fuzzing: coverage for libFuzzer in every target, the library included,
+# so that the fuzzer steers by the branches rcgc takes.
+if(RCGC_BUILD_FUZZ)
+    if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+        message(FATAL_ERROR "RCGC_BUILD_FUZZ needs clang (libFuzzer)")
+    endif()
+    add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
