@@ -726,6 +726,10 @@ static int visit_leaked(rcgc_object *obj, void *arg) {
     fprintf(stderr, "  leaked: <%s %p> id %llu, count %zu, rc mode %d, %u edges%s\n",
             obj->ob_type->name, (void *)obj, (unsigned long long)n->id, rcgc_refcount(obj) - 1,
             rcgc_rc_mode(obj), edges, rcgc_is_finalized(obj) ? ", finalized" : "");
+    fprintf(stderr, "    header: ob_ref_shared %#llx ob_flags %#x ob_tid %#x ob_gc_slot %u\n",
+            (unsigned long long)atomic_load(&obj->ob_ref_shared),
+            (unsigned)atomic_load(&obj->ob_flags), (unsigned)atomic_load(&obj->ob_tid),
+            (unsigned)atomic_load(&obj->ob_gc_slot));
     return 0;
 }
 
@@ -778,9 +782,12 @@ int main(int argc, char **argv) {
      * loses one link per collection. */
     ptrdiff_t found = 0, last = 0;
     int rounds = 0;
-    for (long before = -1; rounds < 2 || (rounds < 64 && atomic_load(&released) != before);
+    for (long before = -1, finalized_before = -1;
+         rounds < 2 || (rounds < 64 && (atomic_load(&released) != before ||
+                                        atomic_load(&finalized) != finalized_before));
          rounds++) {
         before = atomic_load(&released);
+        finalized_before = atomic_load(&finalized);
         last = rcgc_collect(RCGC_GENERATIONS - 1);
         if (last < 0)
             stress_fail("final rcgc_collect failed (errno %d)", errno);

@@ -672,6 +672,21 @@ static void traverse_reporting_a_reference_twice_is_reported(void **state) {
 
 /* ------------------------------------------------------------ Self-cycles */
 
+/* Deferred objects die at syncs; a collection that finds them applies the
+ * tables itself, so they are freed when rcgc_collect returns. */
+static void deferred_cycle_is_freed_by_the_collection_that_finds_it(void **state) {
+    (void)state;
+    rcgc_object *list = new_self_cycle();
+    rcgc_object *inner = new_object(&list_type);
+    assert_int_equal(rcgc_set_rc_mode(list, RCGC_RC_DEFERRED), 0);
+    assert_int_equal(rcgc_set_rc_mode(inner, RCGC_RC_DEFERRED), 0);
+    list_append(list, inner); /* a deferred object hanging off the cycle */
+    rcgc_decref(inner);
+    rcgc_decref(list);
+    assert_int_equal(rcgc_collect(2), 2); /* both unreachable */
+    assert_int_equal(atomic_load(&lists_released), 2);
+}
+
 static void self_cycle_of_a_list_is_collected(void **state) {
     (void)state;
     rcgc_object *list = new_self_cycle();
@@ -1929,6 +1944,7 @@ int main(int argc, char **argv) {
         GC_TEST(untrack_and_track_are_idempotent),
         GC_TEST(track_of_a_leaf_object_is_reported),
         GC_TEST(self_cycle_of_a_list_is_collected),
+        GC_TEST(deferred_cycle_is_freed_by_the_collection_that_finds_it),
         GC_TEST(self_cycle_of_an_instance_is_collected),
         GC_TEST(self_cycle_of_a_dict_is_collected),
         GC_TEST(collect_with_no_garbage_returns_0_and_frees_nothing),

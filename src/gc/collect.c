@@ -41,6 +41,10 @@
 #include <limits.h>
 #include <stdio.h>
 
+/* How many syncs a collection runs at its end to free the deferred
+ * objects it found (see rcgc__gc_collect_locked). */
+#define GC_DEFERRED_SYNCS 16
+
 /* refs[] value of a candidate known to be reachable. */
 #define REACHABLE INT32_MIN
 /* Counts above this are clamped: no subtraction can bring them to zero. */
@@ -58,7 +62,7 @@ struct collection {
     rcgc_object **held; /* unreachable and collectable, one reference each */
     uint32_t held_count;
     uint32_t uncollectable_first, uncollectable; /* in the target, after step 4 */
-    bool legacy_found, finalizer_found;
+    bool legacy_found, finalizer_found, deferred_found;
     size_t collected;
     rcgc_object *dead;
     size_t generation_sizes[4]; /* for RCGC_DEBUG_STATS: 0, 1, 2, permanent */
@@ -292,6 +296,7 @@ static void hold(struct collection *c, rcgc_object *obj) {
     rcgc_incref(obj);
     const rcgc_type *type = obj->ob_type;
     c->legacy_found |= (type->flags & RCGC_TYPE_LEGACY_FINALIZER) != 0;
+    c->deferred_found |= (gc_flags_load(obj) & OBJ_MODE_MASK) == RCGC_RC_DEFERRED;
     c->finalizer_found |= type->finalize != NULL && (gc_flags_load(obj) & OBJ_FINALIZED) == 0;
 }
 
@@ -591,6 +596,7 @@ ptrdiff_t rcgc__gc_collect_locked(int generation) {
     rcgc_gc_info info = {.generation = generation};
     rcgc__gc_run_callbacks(RCGC_GC_START, &info);
 
+    uint64_t returned_before = rcgc__deferred_returned();
     rcgc__stop_the_world();
     uint64_t stop_start = rcgc__gc_now_ns();
     make_counts_exact(&c);
@@ -627,6 +633,16 @@ ptrdiff_t rcgc__gc_collect_locked(int generation) {
         c.dead = NULL;
     }
     delete_garbage(&c);
+    /* Deferred garbage had its last references dropped into tables, and
+     * deferred objects found dead at the stop went back on their list once
+     * their finalizers ran: apply the tables again, so that what this
+     * collection found is freed when it returns. Each sync frees one more
+     * link of a deferred chain; bounded, since other threads may keep
+     * making deferred garbage meanwhile (the next collection takes the
+     * rest). */
+    if (c.deferred_found || rcgc__deferred_returned() != returned_before)
+        for (int sync = 0; sync < GC_DEFERRED_SYNCS && rcgc_sync_deferred() > 0; sync++) {
+        }
     if (c.debug & RCGC_DEBUG_UNCOLLECTABLE)
         for (uint32_t i = c.uncollectable_first;
              i < c.uncollectable_first + c.uncollectable && i < c.target->length; i++) {

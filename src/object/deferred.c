@@ -62,7 +62,14 @@ int rcgc__deferred_register(rcgc_object *obj) {
     return 0;
 }
 
+static _Atomic uint64_t deferred_returned;
+
+uint64_t rcgc__deferred_returned(void) {
+    return atomic_load_explicit(&deferred_returned, memory_order_relaxed);
+}
+
 void rcgc__deferred_register_reserved(rcgc_object *obj) {
+    atomic_fetch_add_explicit(&deferred_returned, 1, memory_order_relaxed);
     pthread_mutex_lock(&deferred_mutex);
     if (deferred_reserved == 0)
         rcgc__report_object(

@@ -129,6 +129,11 @@ int rcgc__deferred_register(struct rcgc_object *obj);
  * sync reserved for it, so it cannot fail. */
 void rcgc__deferred_register_reserved(struct rcgc_object *obj);
 
+/* How many deferred objects went back on the list after their finalizer
+ * ran (ever): a collection that saw this change syncs again, so that the
+ * ones their finalizer did not resurrect are freed before it returns. */
+uint64_t rcgc__deferred_returned(void);
+
 /* Whether @obj's death will run its finalizer (it has one that never ran). */
 static inline bool rcgc__object_finalizer_pending(const struct rcgc_object *obj) {
     return obj->ob_type->finalize != NULL &&
