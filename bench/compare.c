@@ -155,7 +155,7 @@ static void impls_locate(struct impl *impls, int count, const char *rcgc_preload
                     fprintf(stderr, "rcgc: skipped: %s not found\n", m->path);
                 else
                     fprintf(stderr,
-                            "rcgc: skipped: %s not built yet (librcgc-malloc.so, issue 3)\n",
+                            "rcgc: skipped: %s not built (build the librcgc-malloc.so target)\n",
                             m->path);
             }
             continue;

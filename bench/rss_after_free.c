@@ -1,7 +1,7 @@
 /* bench/rss_after_free.c - does memory go back to the OS once a program
  * has freed everything, and how soon, while the program sits idle?
  *
- * The C form of seed 003's Python demo (a list of 10 million ints created
+ * The C form of a Python demo (a list of 10 million ints created
  * and dropped, the process's memory watched before and after): allocate
  * --count blocks of --size bytes, write them, free them all, then sample
  * anonymous RSS every 50 ms for --watch-ms without a single malloc or
@@ -56,7 +56,7 @@ static void sleep_until(uint64_t deadline_ns) {
 
 int main(int argc, char **argv) {
     setvbuf(stdout, stdout_buf, _IOFBF, sizeof stdout_buf);
-    /* Default: seed 003's 10 million objects, 32 B each (a small runtime
+    /* Default: the demo's 10 million objects, 32 B each (a small runtime
      * object); the allocation and free take about 0.5 s with glibc. */
     long long count = 10000000, size = 32, watch_ms = 2000, seed = 1;
     for (int i = 1; i < argc; i++)
@@ -119,7 +119,7 @@ int main(int argc, char **argv) {
     close(fd);
     long long after_free = samples[0], final = samples[nsamples - 1];
     /* Two clocks for "returned": within 10 % of the baseline, as asked of
-     * seed 003's demo, and 90 % of the heap's growth given back. The first
+     * the Python demo, and 90 % of the heap's growth given back. The first
      * alone reads "never" for an allocator that keeps a few hundred KiB of
      * its own tables over a 1.3 MiB baseline, after returning 380 MiB. */
     int back = -1, back90 = -1; /* first sample that meets each, or -1 */

@@ -2,7 +2,7 @@
 # bench/run_gc_suite.sh - run every collector benchmark at the
 # configurations docs/benchmarks.md reports, then summarize them in
 # Markdown (each implementation's median, rcgc's ratios, the targets of
-# issue 5 met or missed) and, when gnuplot is installed, draw two charts:
+# the collector met or missed) and, when gnuplot is installed, draw two charts:
 # time against CPython per benchmark, and the distribution of young pauses.
 #
 # Usage: bench/run_gc_suite.sh [build_dir] [out_dir]
@@ -148,7 +148,7 @@ tail -n +"$((csv_start + 1))" "$csv" | awk -v dat="$dat" -v m="$(count $M)" -v m
             printf " %s | %s |\n", ratio(median[t, "rcgc"], median[t, "CPython"]),
                 ratio(median[t, "rcgc"], median[t, "Boehm"])
         }
-        printf "\nTargets of issue 5 (goals, not assertions):\n\n"
+        printf "\nThe collector's targets (goals, not assertions):\n\n"
         printf "| target | measured | goal | met? |\n|---|---|---|---|\n"
         full1 = "bench/gc_full: " m " live objects, 2 references each (tree"
         full4 = "bench/gc_full: " m4 " live objects, 2 references each (tree"

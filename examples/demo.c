@@ -4,7 +4,7 @@
  *   layer 1: malloc(0) and overflow rules, an arena-sized aligned mapping
  *            whose memory goes back to the OS when decommitted, failure
  *            injection, the raw counters;
- *   layer 2: seed 003's experiment in C (10 million 32-byte blocks, RSS up
+ *   layer 2: 10 million 32-byte blocks allocated and freed (RSS up
  *            and back down with no call into rcgc), blocks freed by another
  *            thread, and the allocator's statistics;
  *   layer 3: objects shared between threads in each counting mode, each

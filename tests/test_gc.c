@@ -1,7 +1,8 @@
 /* tests/test_gc.c - the cycle collector, tested through rcgc/gc.h only:
  * what gets collected and what survives (in every counting mode), the
- * counters and thresholds of seed 000, seed 001's cases A and B and its Graph
- * demo, PEP 442 finalizers, debug output, callbacks, statistics, settings
+ * counters and thresholds ((700, 9, 0) + 1 runs collect(1)), two lists
+ * holding each other with and without outside references, a Graph with a
+ * legacy finalizer, PEP 442 finalizers, debug output, callbacks, statistics, settings
  * from the environment, freeze, introspection, very large cycles, and
  * collections from several threads.
  *
@@ -156,7 +157,7 @@ static void str_release(rcgc_object *self) {
 static const rcgc_type str_type = {
     .name = "str", .size = sizeof(struct str), .release = str_release};
 
-/* "Graph": seed 001's class with __del__: a legacy finalizer, its
+/* "Graph": a Python class with __del__: a legacy finalizer, its
  * attributes in a dict of its own. */
 struct graph {
     rcgc_object head;

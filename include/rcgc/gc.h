@@ -5,8 +5,8 @@
  * from creation in three generations. Each tracked creation adds one to
  * count[0] and each tracked death takes one away; when count[0] reaches
  * threshold[0] the collector runs generation 0, or older ones when their
- * counters say so (CPython's rules, seed 000's worked example: (700, 3, 0)
- * runs collect(0) and leaves (0, 4, 0)). A collection copies each
+ * counters say so (CPython's rules: counters (700, 3, 0) run collect(0)
+ * and leave (0, 4, 0)). A collection copies each
  * candidate's count, subtracts the references candidates hold to each
  * other (trial deletion), keeps everything reachable from an object with a
  * reference from outside, and frees the rest: finalizers first (once per

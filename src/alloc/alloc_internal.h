@@ -4,7 +4,7 @@
  *   `bumped`, list links) and its counters.
  * Shared:
  *   - each pool's remote_free stack: any thread pushes with a CAS; the owner
- *     takes it whole with one exchange (remote_free.c);
+ *     takes it whole with one exchange (pool.c);
  *   - each pool's owner field: written by the owner (abandon) or an adopter
  *     holding abandoned_mutex; read by any freeing thread;
  *   - arenas' slice maps and commit state, the arena list, large and huge
@@ -454,8 +454,10 @@ struct heap { /* 64-byte aligned (heap.c) so no two heaps share a line */
 
 extern struct pool rcgc__empty_pool; /* the sentinel: free == NULL, used never read */
 
-/* The calling thread's heap, or NULL before its first allocation. Initial-
- * exec TLS: one %fs-relative load, also in the LD_PRELOAD library. */
+/* The calling thread's heap; before its first allocation (and after its
+ * heap is retired) the shared empty heap, whose every class holds the
+ * empty pool, so the fast path needs no NULL test. Initial-exec TLS: one
+ * %fs-relative load, also in the LD_PRELOAD library. */
 extern _Thread_local struct heap *rcgc__my_heap __attribute__((tls_model("initial-exec")));
 
 /* The slow half of rcgc_malloc for pool sizes: attaches a heap if needed,

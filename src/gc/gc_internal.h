@@ -146,8 +146,10 @@ FILE *rcgc__gc_debug_stream(void);
 /* Every registered callback, outside the world's stops; gc_mutex held. */
 void rcgc__gc_run_callbacks(enum rcgc_gc_phase phase, const rcgc_gc_info *info);
 
-/* The generation an automatic collection should take (seed 000's rule and
- * CPython's 25% rule for full collections). gc_mutex held. */
+/* The generation an automatic collection should take: the oldest whose
+ * counter reaches its threshold when this collection is counted, (699, 9,
+ * 0) + 1 -> collect(1), and CPython's 25% rule for full collections.
+ * gc_mutex held. */
 int rcgc__gc_generation_due(void);
 
 /* collect.c: one collection; gc_mutex held, not from inside a collection. */
