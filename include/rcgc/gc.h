@@ -61,19 +61,34 @@ extern "C" {
  * when the collector's work lists cannot be allocated (nothing is lost; the
  * collection is simply not done). Resets the counters: count[0] to
  * count[@generation] become 0 and count[@generation + 1] grows by one.
+ * What it found is freed before it returns, deferred objects included
+ * (their tables are applied again at the end: up to 16 syncs, each a stop,
+ * when the garbage held deferred objects or deferred objects' finalizers
+ * ran).
  * Thread safety: any thread; an unattached caller is attached for the
  *   duration. Waits, as a blocked thread, while another collection runs.
- * Cost: a stop of the world and two traversals of every candidate.
+ * Cost: a stop of the world and two traversals of every candidate; the
+ *   finalizers and clear hooks of the garbage, with the world running.
  */
 RCGC_API ptrdiff_t rcgc_collect(int generation);
 
-/** rcgc_enable - Turn automatic collection on (the default). */
+/**
+ * rcgc_enable - Turn automatic collection on (the default).
+ * Thread safety: any thread. Cost: one atomic store.
+ */
 RCGC_API void rcgc_enable(void);
 
-/** rcgc_disable - Turn automatic collection off; rcgc_collect still works. */
+/**
+ * rcgc_disable - Turn automatic collection off; rcgc_collect still works.
+ * Thread safety: any thread; a collection already running finishes.
+ * Cost: one atomic store.
+ */
 RCGC_API void rcgc_disable(void);
 
-/** rcgc_is_enabled - Whether automatic collection is on. */
+/**
+ * rcgc_is_enabled - Whether automatic collection is on.
+ * Thread safety: any thread. Cost: one atomic load.
+ */
 RCGC_API bool rcgc_is_enabled(void);
 
 /**
@@ -88,11 +103,15 @@ RCGC_API bool rcgc_is_enabled(void);
  *   structure stays linear).
  *
  * Defaults (700, 10, 10), or RCGC_THRESHOLDS=t0,t1,t2 from the environment.
- * Thread safety: any thread.
+ * Thread safety: any thread; threads see the new values at their next
+ *   tracked creation. Cost: three atomic stores.
  */
 RCGC_API void rcgc_set_threshold(unsigned threshold0, unsigned threshold1, unsigned threshold2);
 
-/** rcgc_get_threshold - Store the three thresholds in @out. */
+/**
+ * rcgc_get_threshold - Store the three thresholds in @out.
+ * Thread safety: any thread. Cost: three atomic loads.
+ */
 RCGC_API void rcgc_get_threshold(unsigned out[RCGC_GENERATIONS]);
 
 /**
@@ -104,6 +123,8 @@ RCGC_API void rcgc_get_threshold(unsigned out[RCGC_GENERATIONS]);
  * Exact while no other thread makes or kills tracked objects; otherwise
  * out[0] may lag by up to 64 per running thread (each thread batches its
  * changes to keep the counter off the allocation path's cache lines).
+ * Thread safety: any thread. Cost: a load per thread that ever tracked an
+ *   object; no stop, no lock.
  */
 RCGC_API void rcgc_get_count(unsigned out[RCGC_GENERATIONS]);
 
@@ -120,16 +141,23 @@ RCGC_API void rcgc_get_count(unsigned out[RCGC_GENERATIONS]);
  * @flags: a union of RCGC_DEBUG_*; 0 for none (the default, or RCGC_DEBUG
  *   from the environment: a comma-separated list of stats, collectable,
  *   uncollectable, saveall, leak).
+ * Thread safety: any thread; a collection reads the flags once, at its
+ *   start. Cost: one atomic store.
  */
 RCGC_API void rcgc_set_debug(unsigned flags);
 
-/** rcgc_get_debug - The debug flags in force. */
+/**
+ * rcgc_get_debug - The debug flags in force.
+ * Thread safety: any thread. Cost: one atomic load.
+ */
 RCGC_API unsigned rcgc_get_debug(void);
 
 /**
  * rcgc_set_debug_stream - Where debug output goes (stderr by default).
  * @stream: an open stream, or NULL for stderr. Written only by the
  *   collecting thread, after the world has restarted.
+ * Thread safety: any thread; keep @stream open while collections may run.
+ * Cost: takes the collector's state lock.
  */
 RCGC_API void rcgc_set_debug_stream(FILE *stream);
 
@@ -139,6 +167,8 @@ RCGC_API void rcgc_set_debug_stream(FILE *stream);
  * rcgc_garbage_count - How many objects the garbage list holds: the
  * uncollectable objects with a legacy finalizer (all uncollectable and
  * collectable garbage under RCGC_DEBUG_SAVEALL), in the order found.
+ * Thread safety: any thread. Cost: takes the collector's state lock (a
+ *   leaf lock, never held while a hook runs or a stop is awaited).
  */
 RCGC_API size_t rcgc_garbage_count(void);
 
@@ -146,6 +176,7 @@ RCGC_API size_t rcgc_garbage_count(void);
  * rcgc_garbage_get - Entry @index of the garbage list, with a new
  * reference for the caller (drop it with rcgc_decref), or NULL with errno =
  * ERANGE past the end.
+ * Thread safety: any attached thread. Cost: takes the state lock.
  */
 RCGC_API RCGC_NODISCARD rcgc_object *rcgc_garbage_get(size_t index);
 
@@ -154,6 +185,8 @@ RCGC_API RCGC_NODISCARD rcgc_object *rcgc_garbage_get(size_t index);
  * (`del gc.garbage[:]`). A host that broke the cycles by hand then sees
  * them freed by the drops or by the next collection.
  * Returns how many entries were dropped.
+ * Thread safety: any attached thread. Cost: the deaths the drops cause,
+ *   run after the state lock is released.
  */
 RCGC_API size_t rcgc_garbage_clear(void);
 
@@ -184,12 +217,17 @@ typedef void (*rcgc_gc_callback_fn)(enum rcgc_gc_phase phase, const rcgc_gc_info
  * rcgc_callback_add - Call @callback(phase, info, @arg) around every
  * collection (gc.callbacks), on the collecting thread, with the world
  * running. Returns 0, or -1 with errno = ENOMEM.
+ * Thread safety: any thread; each phase of a collection calls the
+ *   callbacks registered when that phase begins. Cost: takes the state
+ *   lock.
  */
 RCGC_API int rcgc_callback_add(rcgc_gc_callback_fn callback, void *arg);
 
 /**
  * rcgc_callback_remove - Remove the first registration of (@callback, @arg).
  * Returns 0, or -1 with errno = ENOENT when there is none.
+ * Thread safety: any thread, as rcgc_callback_add. Cost: takes the state
+ *   lock.
  */
 RCGC_API int rcgc_callback_remove(rcgc_gc_callback_fn callback, void *arg);
 
@@ -212,12 +250,17 @@ typedef struct rcgc_gc_stats {
     uint64_t max_pause_ns;
 } rcgc_gc_stats;
 
-/** rcgc_get_stats - Store each generation's statistics in @out. */
+/**
+ * rcgc_get_stats - Store each generation's statistics in @out.
+ * Thread safety: any thread; a consistent snapshot. Cost: takes the state
+ *   lock.
+ */
 RCGC_API void rcgc_get_stats(rcgc_gc_stats out[RCGC_GENERATIONS]);
 
 /**
  * rcgc_print_gc_stats - Print the counters, thresholds and statistics of
  * each generation on @stream (RCGC_SHOW_STATS=1 prints it at exit).
+ * Thread safety: any thread. Cost: takes the state lock; writes @stream.
  */
 RCGC_API void rcgc_print_gc_stats(FILE *stream);
 
@@ -227,14 +270,24 @@ RCGC_API void rcgc_print_gc_stats(FILE *stream);
  * rcgc_freeze - Move every tracked object into the permanent generation,
  * which no collection looks at (gc.freeze: done before fork() so that the
  * children's collections do not write to the parent's pages). Resets
- * count[0]. Stops the world.
+ * count[0]. Does nothing from a hook running during a collection.
+ * Thread safety: any thread. Cost: takes the collector's mutex and stops
+ *   the world while every table is moved; may allocate (nothing moves when
+ *   it cannot).
  */
 RCGC_API void rcgc_freeze(void);
 
-/** rcgc_unfreeze - Move the permanent generation back into the oldest one. */
+/**
+ * rcgc_unfreeze - Move the permanent generation back into the oldest one.
+ * Thread safety: as rcgc_freeze. Cost: as rcgc_freeze.
+ */
 RCGC_API void rcgc_unfreeze(void);
 
-/** rcgc_get_freeze_count - How many objects the permanent generation holds. */
+/**
+ * rcgc_get_freeze_count - How many objects the permanent generation holds.
+ * Thread safety: any thread. Cost: a stop of the world and a walk of the
+ *   permanent generation's table.
+ */
 RCGC_API size_t rcgc_get_freeze_count(void);
 
 /* ---------------------------------------------------------------- Tracking */
@@ -255,13 +308,24 @@ RCGC_API size_t rcgc_get_freeze_count(void);
  */
 RCGC_API int rcgc_track(rcgc_object *obj);
 
-/** rcgc_untrack - Hide @obj from the collector; does nothing if untracked. */
+/**
+ * rcgc_untrack - Hide @obj from the collector; does nothing if untracked.
+ * A cycle through an untracked object is never collected.
+ * Thread safety: an attached thread, not concurrently with other calls on
+ *   the same object. Cost: a store into @obj's table slot.
+ */
 RCGC_API void rcgc_untrack(rcgc_object *obj);
 
-/** rcgc_is_tracked - Whether the collector looks at @obj (gc.is_tracked). */
+/**
+ * rcgc_is_tracked - Whether the collector looks at @obj (gc.is_tracked).
+ * Thread safety: any thread. Cost: one load.
+ */
 RCGC_API bool rcgc_is_tracked(const rcgc_object *obj);
 
-/** rcgc_is_finalized - Whether @obj's finalize hook has run (gc.is_finalized). */
+/**
+ * rcgc_is_finalized - Whether @obj's finalize hook has run (gc.is_finalized).
+ * Thread safety: any thread. Cost: one load.
+ */
 RCGC_API bool rcgc_is_finalized(const rcgc_object *obj);
 
 /* ----------------------------------------------------------- Introspection */
