@@ -147,7 +147,7 @@ struct rcgc_object {
  *
  * Returns the object, its fields after the header zeroed, owned by the
  * calling thread (biased counting), or NULL with errno = ENOMEM. Polls a
- * safepoint first. A NULL @type, a type without a name, or a call from a
+ * safepoint first. A NULL @type, or a call from a
  * thread that is not attached is reported through the fatal handler.
  * Thread safety: an attached thread. Cost: one small allocation.
  */

@@ -62,7 +62,7 @@ struct collection {
     rcgc_object **held; /* unreachable and collectable, one reference each */
     uint32_t held_count;
     uint32_t uncollectable_first, uncollectable; /* in the target, after step 4 */
-    bool legacy_found, finalizer_found, deferred_found;
+    bool legacy_found, finalizer_found, deferred_found, watched_found;
     size_t collected;
     rcgc_object *dead;
     size_t generation_sizes[4]; /* for RCGC_DEBUG_STATS: 0, 1, 2, permanent */
@@ -296,8 +296,10 @@ static void hold(struct collection *c, rcgc_object *obj) {
     rcgc_incref(obj);
     const rcgc_type *type = obj->ob_type;
     c->legacy_found |= (type->flags & RCGC_TYPE_LEGACY_FINALIZER) != 0;
-    c->deferred_found |= (gc_flags_load(obj) & OBJ_MODE_MASK) == RCGC_RC_DEFERRED;
-    c->finalizer_found |= type->finalize != NULL && (gc_flags_load(obj) & OBJ_FINALIZED) == 0;
+    uint16_t flags = gc_flags_load(obj);
+    c->deferred_found |= (flags & OBJ_MODE_MASK) == RCGC_RC_DEFERRED;
+    c->watched_found |= (flags & OBJ_DEATH_WATCHED) != 0;
+    c->finalizer_found |= type->finalize != NULL && (flags & OBJ_FINALIZED) == 0;
 }
 
 /* Survivors stay in the target (compacted); the unreachable are held. */
@@ -553,8 +555,11 @@ static void delete_garbage(struct collection *c) {
     for (uint32_t k = 0; k < c->held_count; k++) {
         rcgc_object *obj = c->held[k];
         /* Still referenced once every clear hook ran (by an object with no
-         * clear hook): it lives on, tracked. */
-        if (is_held(obj) && rcgc_refcount(obj) > 1 && !gc_table_append(c->target, obj))
+         * clear hook), or immortal: it lives on, tracked. */
+        if (is_held(obj) &&
+            (rcgc__refcount_applied(obj) > 1 ||
+             (gc_flags_load(obj) & OBJ_MODE_MASK) == RCGC_RC_IMMORTAL) &&
+            !gc_table_append(c->target, obj))
             rcgc__fatal("rcgc: generation table could not grow during a collection");
         rcgc_decref(obj);
     }
@@ -626,7 +631,8 @@ ptrdiff_t rcgc__gc_collect_locked(int generation) {
     if (c.debug & RCGC_DEBUG_COLLECTABLE)
         for (uint32_t k = 0; k < c.held_count; k++)
             print_object(out, "collectable", c.held[k]);
-    notify_deaths(&c);
+    if (c.watched_found)
+        notify_deaths(&c);
     if (c.finalizer_found && run_finalizers(&c)) {
         return_resurrected(&c);
         rcgc__death_list_run(c.dead);

@@ -154,10 +154,8 @@ static inline rcgc_object *freelist_take(const rcgc_type *type) {
 RCGC_NORETURN RCGC_NOINLINE RCGC_COLD static void report_bad_new(const rcgc_type *type) {
     if (type == NULL)
         rcgc__fatal("rcgc: object made with a NULL type in rcgc_new");
-    if (type->name == NULL)
-        rcgc__fatal("rcgc: object made with a type %p that has no name in rcgc_new",
-                    (const void *)type);
-    rcgc__fatal("rcgc: <%s> made from a thread that is not attached in rcgc_new", type->name);
+    rcgc__fatal("rcgc: <%s> made from a thread that is not attached in rcgc_new",
+                type->name != NULL ? type->name : "object");
 }
 
 /* rcgc_new and rcgc_new_var: @flags has OBJ_FIXED_SIZE for the first. */
@@ -165,7 +163,7 @@ static inline __attribute__((always_inline)) rcgc_object *new_object(const rcgc_
                                                                      size_t size, uint16_t flags) {
     /* One well-predicted branch covers every misuse; the thread id is the
      * one init_header reads anyway. */
-    if (RCGC_UNLIKELY(type == NULL || type->name == NULL || rcgc_tls_thread_id == UINT32_MAX))
+    if (RCGC_UNLIKELY(type == NULL || rcgc_tls_thread_id == UINT32_MAX))
         report_bad_new(type);
     if (size < sizeof(rcgc_object))
         return rcgc__fail(ENOMEM);
@@ -349,9 +347,11 @@ void rcgc_merge_zero_local(rcgc_object *obj) {
     /* Acquire: pairs with the release half of other threads' decrements,
      * so a death here sees their writes to the object. */
     int64_t shared = atomic_load_explicit(&obj->ob_ref_shared, memory_order_acquire);
-    if (rcgc__ref_is_dead(shared))
-        rcgc__report_dead_object(obj, "rcgc_decref");
     uint32_t local = atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed);
+    /* A dead object's shared word is never 0 (R1), so the common case -
+     * nobody else ever held a reference - is told apart first. */
+    if (RCGC_UNLIKELY(shared != 0 && rcgc__ref_is_dead(shared)))
+        rcgc__report_dead_object(obj, "rcgc_decref");
     if (local == 0)
         rcgc__report_object(obj, "refcount below zero on", "rcgc_decref");
     atomic_store_explicit(&obj->ob_ref_local, 0, memory_order_relaxed);

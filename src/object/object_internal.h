@@ -38,7 +38,8 @@
 #define REF_DEAD (REF_QUEUED | REF_MERGED)
 #define REF_STATE_MASK ((int64_t)3)
 #define REF_ONE ((int64_t)1 << REF_SHARED_SHIFT)
-/* Checked builds fill freed blocks with 0xFE bytes (layer 2): a freed
+/* Checked builds (RCGC_CHECKS >= 2) fill freed blocks with 0xFE bytes
+ * (layer 2): a freed
  * object's shared count then reads so, which no live object's can (a
  * merged count of about -2^62). */
 #define REF_FREED_FILL ((int64_t)UINT64_C(0xFEFEFEFEFEFEFEFE))
@@ -48,7 +49,19 @@
  * writing to it: a freed block's first 16 bytes hold the allocator's
  * free-list link and marker, which a decrement would corrupt. */
 static inline bool rcgc__ref_is_dead(int64_t shared) {
+#if RCGC_CHECKS >= 2
     return (shared & REF_STATE_MASK) == REF_DEAD || shared == REF_FREED_FILL;
+#else
+    return (shared & REF_STATE_MASK) == REF_DEAD; /* freed blocks are not filled */
+#endif
+}
+
+/* The count as the object holds it: owner's plus shared, without any
+ * thread's pending deferred changes (rcgc_refcount adds the caller's).
+ * Inline for the collector's per-object passes. */
+static inline int64_t rcgc__refcount_applied(const struct rcgc_object *obj) {
+    return (atomic_load_explicit(&obj->ob_ref_shared, memory_order_relaxed) >> REF_SHARED_SHIFT) +
+           atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed);
 }
 
 /* The one list threaded through dead and dying objects' ob_ref_shared
