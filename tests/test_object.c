@@ -544,8 +544,10 @@ static void *take_drop_and_detach(void *arg) {
     (void)arg;
     rcgc_thread_attach();
     rcgc_object *obj;
-    while ((obj = atomic_exchange(&handed_over, NULL)) == NULL)
+    while ((obj = atomic_exchange(&handed_over, NULL)) == NULL) {
+        rcgc_safepoint(); /* the sync that finds the object stops the world */
         sleep_ms(1);
+    }
     rcgc_decref(obj);
     rcgc_thread_detach();
     atomic_store(&taker_done, true);
