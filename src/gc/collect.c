@@ -104,7 +104,7 @@ static inline uint32_t candidate_index(const struct collection *c, const rcgc_ob
 
 /* An object's count as the collector sees it: exact, since the world is
  * stopped and every queue and deferred table was applied (step 1). */
-static int32_t count_for_collection(const rcgc_object *obj) {
+static inline int32_t count_for_collection(const rcgc_object *obj) {
     uint16_t flags = gc_flags_load(obj);
     if ((flags & OBJ_MODE_MASK) == RCGC_RC_IMMORTAL)
         return REFS_CLAMP;
@@ -175,7 +175,8 @@ static void move_young(struct gc_table *table, void *arg) {
     table->compact_at = GC_YOUNG_COMPACT_MIN;
 }
 
-static void record_count(rcgc_object *obj, uint32_t slot, void *arg) {
+static inline __attribute__((always_inline)) void record_count(rcgc_object *obj, uint32_t slot,
+                                                               void *arg) {
     struct collection *c = arg;
     c->refs[slot] = count_for_collection(obj);
 }

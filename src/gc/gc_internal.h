@@ -44,11 +44,12 @@ void rcgc__gc_table_trim(struct gc_table *table, uint32_t spare);
 
 /* Squeeze the NULLs out of slots [@from, length), updating ob_gc_slot of
  * the entries that move, and call @kept on each entry at its new slot
- * (NULL: none). World stopped. Inline so that a constant @kept is inlined
- * into the walk (a full collection counts each entry there). */
-static inline void gc_table_squeeze(struct gc_table *table, uint32_t from,
-                                    void (*kept)(rcgc_object *obj, uint32_t slot, void *arg),
-                                    void *arg) {
+ * (NULL: none). World stopped. Always inline, so that a constant @kept
+ * is inlined into the walk: a full collection counts each entry there, and
+ * an indirect call per object costs it a few percent. */
+static inline __attribute__((always_inline)) void
+gc_table_squeeze(struct gc_table *table, uint32_t from,
+                 void (*kept)(rcgc_object *obj, uint32_t slot, void *arg), void *arg) {
     rcgc_assert_stopped();
     uint32_t write = from;
     for (uint32_t read = from; read < table->length;) {
