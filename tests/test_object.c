@@ -282,6 +282,64 @@ static void fork_child_can_stop_the_world(void **state) {
     stop_workers(workers);
 }
 
+/* A host may fork from inside a blocking region while another thread has
+ * the world stopped: the fork waits for the restart, and the region is
+ * neither overwritten (the forking thread stays suspended, T2) nor ended
+ * by the library's fork handlers. */
+struct forker {
+    int go[2];
+    _Atomic(struct thread_record *) record;
+    _Atomic int state_after_fork;
+    _Atomic bool forked;
+};
+
+static void *fork_inside_region(void *arg) {
+    struct forker *f = arg;
+    rcgc_thread_attach();
+    rcgc_blocking_begin();
+    atomic_store(&f->record, rcgc__thread_record());
+    char byte;
+    if (read(f->go[0], &byte, 1) != 1)
+        abort();
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    atomic_store(&f->state_after_fork, atomic_load(&rcgc__thread_record()->state));
+    atomic_store(&f->forked, true);
+    if (read(f->go[0], &byte, 1) != 1) /* still in the region */
+        abort();
+    rcgc_blocking_end();
+    rcgc_thread_detach();
+    return NULL;
+}
+
+static void fork_from_a_blocking_region_keeps_the_region(void **state) {
+    (void)state;
+    struct forker f = {.record = NULL, .forked = false};
+    assert_int_equal(pipe(f.go), 0);
+    pthread_t thread;
+    pthread_create(&thread, NULL, fork_inside_region, &f);
+    while (atomic_load(&f.record) == NULL)
+        sleep_ms(1);
+    rcgc__stop_the_world();
+    assert_int_equal(write(f.go[1], "x", 1), 1);
+    sleep_ms(30); /* the fork's handlers wait for the restart meanwhile */
+    assert_int_equal(atomic_load(&atomic_load(&f.record)->state), THREAD_SUSPENDED);
+    rcgc__world_check_stopped();
+    rcgc__start_the_world();
+    while (!atomic_load(&f.forked))
+        sleep_ms(1);
+    assert_int_equal(atomic_load(&f.state_after_fork), THREAD_BLOCKED);
+    rcgc__stop_the_world(); /* would wait forever for a thread left ATTACHED */
+    rcgc__start_the_world();
+    assert_int_equal(write(f.go[1], "x", 1), 1);
+    pthread_join(thread, NULL);
+    close(f.go[0]);
+    close(f.go[1]);
+}
+
 /* ----------------------------------------------------------------- Objects */
 
 /* A test type: a node with one reference, counting its hooks' calls. */
@@ -640,6 +698,56 @@ static void death_hook_runs_before_a_collection_clears_a_watched_cycle(void **st
     assert_int_equal(atomic_load(&released), 2);
 }
 
+/* rcgc_track and rcgc_untrack rewrite the generation bits of an object
+ * other threads can reach; a watch another thread sets meanwhile (an
+ * atomic OR on the same flags word) must survive them. */
+static rcgc_object *_Atomic watch_target;
+static _Atomic int watch_turn; /* 1: the watcher's move; 2: the tracker's */
+static _Atomic bool watch_done;
+
+static void *watch_on_cue(void *arg) {
+    (void)arg;
+    rcgc_thread_attach();
+    while (!atomic_load(&watch_done)) {
+        if (atomic_load(&watch_turn) == 1) {
+            rcgc__object_watch_death(atomic_load(&watch_target));
+            atomic_store(&watch_turn, 2);
+        }
+        rcgc_safepoint(); /* the tracker's table squeeze stops the world */
+    }
+    rcgc_thread_detach();
+    return NULL;
+}
+
+static void watch_survives_concurrent_track_and_untrack(void **state) {
+    (void)state;
+    rcgc_object *obj = rcgc_new(&gc_node_type);
+    atomic_store(&watch_target, obj);
+    atomic_store(&watch_done, false);
+    atomic_store(&watch_turn, 0);
+    pthread_t watcher;
+    pthread_create(&watcher, NULL, watch_on_cue, NULL);
+    long lost = 0;
+    for (int round = 0; round < 20000; round++) {
+        atomic_store(&watch_turn, 1);
+        while (atomic_load(&watch_turn) != 2) {
+            rcgc_untrack(obj);
+            assert_int_equal(rcgc_track(obj), 0);
+        }
+        uint16_t flags = atomic_fetch_and(&obj->ob_flags, (uint16_t)~OBJ_DEATH_WATCHED);
+        if ((flags & OBJ_DEATH_WATCHED) == 0)
+            lost++;
+    }
+    atomic_store(&watch_done, true);
+    rcgc_blocking_begin();
+    pthread_join(watcher, NULL);
+    rcgc_blocking_end();
+    assert_int_equal(lost, 0);
+    assert_true(rcgc_is_tracked(obj));
+    rcgc_decref(obj);
+    assert_int_equal(atomic_load(&released), 1);
+}
+
 static void finalize_runs_once_even_after_resurrection(void **state) {
     (void)state;
     rcgc_object *obj = rcgc_new(&finalized_type);
@@ -853,6 +961,7 @@ int main(void) {
         cmocka_unit_test(attach_during_a_stop_waits_for_the_restart),
         cmocka_unit_test(thread_exit_detaches_so_stops_do_not_wait),
         cmocka_unit_test(fork_child_can_stop_the_world),
+        cmocka_unit_test(fork_from_a_blocking_region_keeps_the_region),
 #define OBJ_TEST(name) cmocka_unit_test_setup_teardown(name, reset_counters, detach_after)
         OBJ_TEST(new_object_has_one_reference_and_zeroed_fields),
         OBJ_TEST(owner_counts_without_releasing_early),
@@ -874,6 +983,7 @@ int main(void) {
                                         install_death_hook, remove_death_hook),
         cmocka_unit_test_setup_teardown(death_hook_runs_before_a_collection_clears_a_watched_cycle,
                                         install_death_hook, remove_death_hook),
+        OBJ_TEST(watch_survives_concurrent_track_and_untrack),
         OBJ_TEST(refcount_of_a_deferred_object_counts_the_callers_pending_changes),
         OBJ_TEST(deferred_counts_from_other_threads_add_up),
         OBJ_TEST(deferred_mode_is_for_good),

@@ -47,13 +47,27 @@ static inline uint16_t gc_flags_load(const rcgc_object *obj) {
     return atomic_load_explicit(&obj->ob_flags, memory_order_relaxed);
 }
 
-/* Only the thread that may change the object (its killer, its creator, or
- * the collector with the world stopped) writes the generation bits. */
+static inline uint16_t gc_flags_with_gen(uint16_t flags, unsigned gen) {
+    return (uint16_t)((flags & ~OBJ_GEN_MASK) | (gen << OBJ_GEN_SHIFT));
+}
+
+/* Only the thread that may change the object writes the generation bits.
+ * A plain store where no other thread can write ob_flags meanwhile: the
+ * object is new, dying, or the world is stopped. */
 static inline void gc_set_gen(rcgc_object *obj, unsigned gen) {
-    uint16_t flags = gc_flags_load(obj);
-    atomic_store_explicit(&obj->ob_flags,
-                          (uint16_t)((flags & ~OBJ_GEN_MASK) | (gen << OBJ_GEN_SHIFT)),
+    atomic_store_explicit(&obj->ob_flags, gc_flags_with_gen(gc_flags_load(obj), gen),
                           memory_order_relaxed);
+}
+
+/* For an object other threads can reach (rcgc_track, rcgc_untrack): a
+ * compare-and-swap, so that another thread's atomic OR of a different bit
+ * (OBJ_DEATH_WATCHED) is not lost. */
+static inline void gc_set_gen_shared(rcgc_object *obj, unsigned gen) {
+    uint16_t flags = gc_flags_load(obj);
+    while (!atomic_compare_exchange_weak_explicit(&obj->ob_flags, &flags,
+                                                  gc_flags_with_gen(flags, gen),
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+    }
 }
 
 /* ------------------------------------------------------------------ Tables */
@@ -111,14 +125,22 @@ bool rcgc__gc_table_grow(struct gc_table *table);
 /* Make sure @count more entries fit without allocating. */
 bool rcgc__gc_table_reserve(struct gc_table *table, uint64_t count);
 
-/* Append @obj: records generation and slot in its header. */
-static inline bool gc_table_append(struct gc_table *table, rcgc_object *obj) {
+/* Append @obj and record its slot and table in its header; the caller
+ * sets the generation bits. */
+static inline bool gc_table_append_entry(struct gc_table *table, rcgc_object *obj) {
     if (RCGC_UNLIKELY(table->cursor == table->limit) && !rcgc__gc_table_grow(table))
         return false;
     *table->cursor++ = obj;
     atomic_store_explicit(&obj->ob_gc_slot, table->length++, memory_order_relaxed);
-    gc_set_gen(obj, table->gen);
     obj->ob_reserved = table->young_id;
+    return true;
+}
+
+/* Append @obj, which no other thread writes meanwhile (see gc_set_gen). */
+static inline bool gc_table_append(struct gc_table *table, rcgc_object *obj) {
+    if (!gc_table_append_entry(table, obj))
+        return false;
+    gc_set_gen(obj, table->gen);
     return true;
 }
 

@@ -56,9 +56,9 @@ void rcgc__gc_lock(void) {
     rcgc__gc_fork_handlers_register();
     /* As a blocked thread: a collector holding the mutex may be stopping
      * the world, and must not wait for this thread to park. */
-    rcgc_blocking_begin();
+    bool entered = rcgc__blocking_enter();
     pthread_mutex_lock(&gc_mutex);
-    rcgc_blocking_end();
+    rcgc__blocking_leave(entered);
 }
 
 void rcgc__gc_unlock(void) {
@@ -83,9 +83,9 @@ static bool gc_trylock(void) {
  * no collection can be waiting for it inside a stop. */
 static void fork_prepare(void) {
     if (gc_lock_depth == 0) {
-        rcgc_blocking_begin();
+        bool entered = rcgc__blocking_enter();
         pthread_mutex_lock(&gc_mutex);
-        rcgc_blocking_end();
+        rcgc__blocking_leave(entered);
     }
     rcgc__gc_state_fork_lock();
 }
@@ -147,12 +147,24 @@ RCGC_NOINLINE static void compact_own_young(struct gc_table *young) {
                                                     : (uint32_t)next;
 }
 
-int rcgc__gc_track_new_slow(rcgc_object *obj) {
+/* Append @obj to @table and set its generation bits; @reachable when
+ * other threads may hold references to it (see gc_set_gen_shared). */
+static bool track_in(struct gc_table *table, rcgc_object *obj, bool reachable) {
+    if (!gc_table_append_entry(table, obj))
+        return false;
+    if (reachable)
+        gc_set_gen_shared(obj, table->gen);
+    else
+        gc_set_gen(obj, table->gen);
+    return true;
+}
+
+static int track_slow(rcgc_object *obj, bool reachable) {
     struct gc_table *young = rcgc__gc_my_young_table();
     if (young != NULL) {
         if (young->length >= young->compact_at)
             compact_own_young(young);
-        return gc_table_append(young, obj) ? 0 : -1;
+        return track_in(young, obj, reachable) ? 0 : -1;
     }
     if (rcgc__thread_record() != NULL)
         return -1; /* attached, but no memory for the table */
@@ -162,10 +174,12 @@ int rcgc__gc_track_new_slow(rcgc_object *obj) {
     struct gc_table *shared = atomic_load_explicit(&rcgc__gc_young_tables[0], memory_order_acquire);
     if (shared == NULL)
         shared = young_table_new(0);
-    bool ok = shared != NULL && gc_table_append(shared, obj);
+    bool ok = shared != NULL && track_in(shared, obj, reachable);
     rcgc__gc_unlock();
     return ok ? 0 : -1;
 }
+
+int rcgc__gc_track_new_slow(rcgc_object *obj) { return track_slow(obj, false); }
 
 struct gc_table *rcgc__gc_table_of(const rcgc_object *obj, unsigned gen) {
     switch (gen) {
@@ -180,7 +194,9 @@ struct gc_table *rcgc__gc_table_of(const rcgc_object *obj, unsigned gen) {
     }
 }
 
-void rcgc__gc_untrack_tracked(rcgc_object *obj, unsigned gen) {
+/* Empty @obj's slot in the table of generation @gen; the caller clears
+ * the generation bits. */
+static void untrack_slot(rcgc_object *obj, unsigned gen) {
     struct gc_table *table = rcgc__gc_table_of(obj, gen);
     if (table != NULL) {
         uint32_t slot = atomic_load_explicit(&obj->ob_gc_slot, memory_order_relaxed);
@@ -197,6 +213,10 @@ void rcgc__gc_untrack_tracked(rcgc_object *obj, unsigned gen) {
                     memory_order_relaxed);
         }
     }
+}
+
+void rcgc__gc_untrack_tracked(rcgc_object *obj, unsigned gen) {
+    untrack_slot(obj, gen);
     gc_set_gen(obj, GEN_NONE);
 }
 
@@ -279,14 +299,20 @@ int rcgc_track(rcgc_object *obj) {
             obj, "tracked, but its type has no RCGC_TYPE_GC flag or traverse hook:", "rcgc_track");
     if (gc_gen_of(gc_flags_load(obj)) != GEN_NONE)
         return 0;
-    if (rcgc__gc_track_new(obj) != 0) {
+    if (track_slow(obj, true) != 0) {
         errno = ENOMEM;
         return -1;
     }
     return 0;
 }
 
-void rcgc_untrack(rcgc_object *obj) { rcgc__gc_untrack_if_tracked(obj); }
+void rcgc_untrack(rcgc_object *obj) {
+    unsigned gen = gc_gen_of(gc_flags_load(obj));
+    if (gen == GEN_NONE)
+        return;
+    untrack_slot(obj, gen);
+    gc_set_gen_shared(obj, GEN_NONE);
+}
 
 bool rcgc_is_tracked(const rcgc_object *obj) {
     unsigned gen = gc_gen_of(gc_flags_load(obj));

@@ -99,10 +99,7 @@ static inline struct rcgc_object *rcgc__dead_link_next(const struct rcgc_object 
  * atomic OR; every other writer of ob_flags either has the world stopped,
  * holds an object no other thread can reach (new, dying or held by a
  * collection), or writes with an atomic read-modify-write (rc mode
- * changes). Not yet: rcgc_track and rcgc_untrack of an object that other
- * threads can reach store the generation bits plainly, so a watch set at
- * that moment could be lost; they must move to a CAS before a layer
- * relies on the bit for such objects. */
+ * changes, rcgc_track and rcgc_untrack), so no set bit is ever lost. */
 typedef void (*rcgc__death_hook_fn)(struct rcgc_object *obj);
 
 /* Install the hook (once, by the layer that uses it; NULL removes it). */

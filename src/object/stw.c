@@ -65,11 +65,17 @@ void rcgc_safepoint(void) {
         park_slow(record);
 }
 
-void rcgc_blocking_begin(void) {
+bool rcgc__blocking_enter(void) {
     struct thread_record *record = rcgc__thread_record();
     if (record == NULL)
-        return;
-    atomic_store_explicit(&record->state, THREAD_BLOCKED, memory_order_seq_cst);
+        return false;
+    /* Only from ATTACHED: a region already open may have been suspended by
+     * a stopper, and writing BLOCKED over SUSPENDED would let this thread
+     * leave it while the world is stopped (T2). */
+    int expected = THREAD_ATTACHED;
+    if (!atomic_compare_exchange_strong_explicit(&record->state, &expected, THREAD_BLOCKED,
+                                                 memory_order_seq_cst, memory_order_relaxed))
+        return false;
     if (stop_requested()) {
         /* A stopper may be waiting for this thread to park: it counts a
          * blocked thread as stopped, so wake it to look again. */
@@ -77,7 +83,15 @@ void rcgc_blocking_begin(void) {
         pthread_cond_broadcast(&stopped_cond);
         pthread_mutex_unlock(&park_mutex);
     }
+    return true;
 }
+
+void rcgc__blocking_leave(bool entered) {
+    if (entered)
+        rcgc_blocking_end();
+}
+
+void rcgc_blocking_begin(void) { (void)rcgc__blocking_enter(); }
 
 void rcgc_blocking_end(void) {
     struct thread_record *record = rcgc__thread_record();
@@ -129,9 +143,9 @@ void rcgc__stop_the_world(void) {
     struct thread_record *self = rcgc__thread_record();
     /* Counted as blocked while waiting for another stopper to finish,
      * which would otherwise wait for this thread to park (T3). */
-    rcgc_blocking_begin();
+    bool entered = rcgc__blocking_enter();
     pthread_mutex_lock(&stw_mutex);
-    rcgc_blocking_end();
+    rcgc__blocking_leave(entered);
     rcgc__threads_lock();
     atomic_store_explicit(&rcgc__stop_requested, 1, memory_order_seq_cst);
     pthread_mutex_lock(&park_mutex);
@@ -188,8 +202,10 @@ unsigned long rcgc__world_stops(void) {
  * another holds a queue or the deferred list otherwise leaves its child
  * a mutex nobody will ever release. The forking thread counts as blocked
  * meanwhile, so a stop in progress finishes instead of waiting for it. */
+static _Thread_local bool fork_entered_blocking;
+
 static void fork_prepare(void) {
-    rcgc_blocking_begin();
+    fork_entered_blocking = rcgc__blocking_enter();
     pthread_mutex_lock(&stw_mutex);
     rcgc__threads_lock();
     pthread_mutex_lock(&park_mutex);
@@ -203,7 +219,7 @@ static void fork_parent(void) {
     pthread_mutex_unlock(&park_mutex);
     rcgc__threads_unlock();
     pthread_mutex_unlock(&stw_mutex);
-    rcgc_blocking_end();
+    rcgc__blocking_leave(fork_entered_blocking);
 }
 
 static void fork_child(void) {

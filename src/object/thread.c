@@ -48,6 +48,9 @@ void rcgc__threads_lock_held_walk(void (*visit)(struct thread_record *record, vo
 bool rcgc_thread_is_attached(void) { return rcgc__my_record != NULL; }
 
 static void detach_record(struct thread_record *record) {
+    /* A thread that detaches, or exits, inside a blocking region leaves it
+     * first: what follows touches objects, which a stopped world forbids. */
+    rcgc_blocking_end();
     /* Objects others queued for this thread: merged now, while it can. */
     rcgc__thread_drain_queue(record, NULL);
     /* After this, queuers find the id dead and merge on their own; the

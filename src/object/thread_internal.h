@@ -144,6 +144,14 @@ void rcgc__threads_forget_others_locked(void);
  * order; the registry lock is held, so the list holds still. */
 void rcgc__threads_queues_lock_held(bool lock);
 
+/* A blocking region for the library's own waits (a mutex a stopper may
+ * hold, fork): enters one only when the caller is attached and not
+ * already in one, and returns whether it did, for rcgc__blocking_leave.
+ * A host's region around the call (fork from a blocking region) stays
+ * as it was: neither overwritten nor ended early. */
+bool rcgc__blocking_enter(void);
+void rcgc__blocking_leave(bool entered);
+
 /* Stop every attached thread other than the caller: returns when each is
  * parked at a safepoint, suspended in a blocking region, or detached.
  * Serializes with other stoppers; attaching and detaching wait until
