@@ -1,9 +1,9 @@
 /* examples/demo.c - what rcgc does, shown with real figures.
  *
  * The quick start's first command runs this. It grows with every layer:
- *   layer 1: malloc(0) and overflow rules, an arena-sized aligned mapping
- *            whose memory goes back to the OS when decommitted, failure
- *            injection, the raw counters;
+ *   layer 1: malloc(0) and overflow rules, a huge block whose memory
+ *            goes back to the OS when freed, failure injection, the raw
+ *            counters;
  *   layer 2: 10 million 32-byte blocks allocated and freed (RSS up
  *            and back down with no call into rcgc), blocks freed by another
  *            thread, and the allocator's statistics;
@@ -11,8 +11,6 @@
  *            released exactly once, and a ten-million-long chain that dies
  *            in bounded stack.
  */
-#include "raw/raw_internal.h"
-
 #include "demo_gc.h"
 
 #include <rcgc.h>
@@ -63,33 +61,31 @@ static void show_portable_rules(void) {
     rcgc_raw_free(second);
 }
 
+/* A block this large is mapped for itself (a huge block): rcgc_free
+ * unmaps it, so its memory is the OS's again at once. */
 static int show_return_to_os(void) {
-    const size_t size = 256 * MiB, alignment = 64 * MiB;
-    printf("\n2. Memory goes back to the OS (an arena-sized mapping, %zu MiB aligned)\n",
-           alignment / MiB);
+    const size_t size = 256 * MiB;
+    printf("\n2. Memory goes back to the OS (a %zu MiB block from rcgc_malloc)\n", size / MiB);
     double before = rss_mib();
-    unsigned char *region = rcgc__raw_map(size, alignment, 0);
-    if (region == NULL) {
-        perror("   rcgc__raw_map");
+    unsigned char *block = rcgc_malloc(size);
+    if (block == NULL) {
+        perror("   rcgc_malloc");
         return 1;
     }
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (size_t at = 0; at < size; at += rcgc_page_size())
-        region[at] = 1;
+        block[at] = 1;
     double touch_s = seconds_since(&start);
     double touched = rss_mib();
     clock_gettime(CLOCK_MONOTONIC, &start);
-    rcgc__raw_decommit(region, size);
-    double decommit_s = seconds_since(&start);
+    rcgc_free(block);
+    double free_s = seconds_since(&start);
     double after = rss_mib();
-    printf("   mapped at %p (address %% %zu MiB == %zu)\n", (void *)region, alignment / MiB,
-           (size_t)((uintptr_t)region % alignment));
-    printf("   RSS before %.1f MiB -> after touching %zu MiB %.1f MiB (%.3f s)\n", before,
-           size / MiB, touched, touch_s);
-    printf("   -> after decommit %.1f MiB (%.4f s): %.1f%% of the touched memory returned\n", after,
-           decommit_s, 100.0 * (touched - after) / (touched - before));
-    rcgc__raw_unmap(region, size, size);
+    printf("   RSS before %.1f MiB -> after touching every page %.1f MiB (%.3f s)\n", before,
+           touched, touch_s);
+    printf("   -> after rcgc_free %.1f MiB (%.4f s): %.1f%% of the touched memory returned\n",
+           after, free_s, 100.0 * (touched - after) / (touched - before));
     return 0;
 }
 

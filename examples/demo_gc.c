@@ -3,6 +3,7 @@
  * legacy finalizer under DEBUG_LEAK, and cycles collected while several
  * threads work. */
 #include "demo_gc.h"
+#include "model.h"
 
 #include <rcgc.h>
 
@@ -11,91 +12,21 @@
 #include <stdio.h>
 #include <time.h>
 
-/* A Python-like list of up to four references. */
-struct list {
-    rcgc_object head;
-    rcgc_object *item[4];
-    const char *name;
-};
-
-static _Atomic long lists_released;
-
-static void list_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg) {
-    struct list *l = (struct list *)self;
-    for (int i = 0; i < 4; i++)
-        if (l->item[i] != NULL)
-            visit(l->item[i], arg);
-}
-
-static void list_clear(rcgc_object *self) {
-    struct list *l = (struct list *)self;
-    for (int i = 0; i < 4; i++) {
-        rcgc_object *item = l->item[i];
-        l->item[i] = NULL;
-        rcgc_xdecref(item);
-    }
-}
-
-static void list_release(rcgc_object *self) {
-    (void)self;
-    atomic_fetch_add_explicit(&lists_released, 1, memory_order_relaxed);
-}
-
-static const rcgc_type list_type = {.name = "list",
-                                    .size = sizeof(struct list),
-                                    .flags = RCGC_TYPE_GC,
-                                    .traverse = list_traverse,
-                                    .clear = list_clear,
-                                    .release = list_release};
-
-/* Seed 001's Graph: a class with __del__, which before PEP 442 made any
- * cycle through it uncollectable. */
-static void graph_del(rcgc_object *self) {
-    printf("  (Deleting %s)\n", ((struct list *)self)->name);
-}
-
-static const rcgc_type graph_type = {.name = "Graph",
-                                     .size = sizeof(struct list),
-                                     .flags = RCGC_TYPE_GC | RCGC_TYPE_LEGACY_FINALIZER,
-                                     .traverse = list_traverse,
-                                     .clear = list_clear,
-                                     .finalize = graph_del,
-                                     .release = list_release};
-
-static struct list *new_list(const rcgc_type *type, const char *name) {
-    struct list *l = (struct list *)rcgc_new(type);
-    if (l != NULL)
-        l->name = name;
-    return l;
-}
-
-/* l.append(item): the list takes a new reference. */
-static void append(struct list *l, struct list *item) {
-    for (int i = 0; i < 4; i++)
-        if (l->item[i] == NULL) {
-            rcgc_incref(&item->head);
-            l->item[i] = &item->head;
-            return;
-        }
-}
-
 static int show_seed_001_cycles(void) {
     printf("  on this thread: a = []; b = []; a.append(b); b.append(a)\n");
-    struct list *a = new_list(&list_type, "a"), *b = new_list(&list_type, "b");
-    if (a == NULL || b == NULL)
+    rcgc_object *a = model_list_new(), *b = model_list_new();
+    if (a == NULL || b == NULL || model_list_append(a, b) != 0 || model_list_append(b, a) != 0)
         return 1;
-    append(a, b);
-    append(b, a);
-    rcgc_decref(&a->head); /* del a: b still holds it */
+    rcgc_decref(a); /* del a: b still holds it */
     rcgc_collect(2);
     printf("    del a: gc.collect(); a is alive, held by b: refcount %zu, b[0] is a: %s\n",
-           rcgc_refcount(&a->head), b->item[0] == &a->head ? "yes" : "no");
-    rcgc_decref(&b->head); /* del b: only the cycle is left */
-    long before = atomic_load(&lists_released);
+           rcgc_refcount(a), model_list_get(b, 0) == a ? "yes" : "no");
+    rcgc_decref(b); /* del b: only the cycle is left */
+    long before = atomic_load(&model_list_class.released);
     ptrdiff_t found = rcgc_collect(2);
     printf("    del b: gc.collect() -> %td unreachable (the cycle and the workers' latest "
            "garbage), %ld lists released\n",
-           found, atomic_load(&lists_released) - before);
+           found, atomic_load(&model_list_class.released) - before);
     return 0;
 }
 
@@ -104,32 +35,32 @@ static int show_graph_demo(void) {
            "gc.set_debug(gc.DEBUG_LEAK)\n");
     rcgc_set_debug_stream(stdout);
     rcgc_set_debug(RCGC_DEBUG_LEAK);
-    struct list *one = new_list(&graph_type, "one"), *two = new_list(&graph_type, "two"),
-                *three = new_list(&graph_type, "three");
-    if (one == NULL || two == NULL || three == NULL)
+    rcgc_object *one = model_graph_new("one"), *two = model_graph_new("two"),
+                *three = model_graph_new("three");
+    if (one == NULL || two == NULL || three == NULL || model_graph_set_next(one, two) != 0 ||
+        model_graph_set_next(two, three) != 0 || model_graph_set_next(three, one) != 0)
         return 1;
-    append(one, two);
-    append(two, three);
-    append(three, one);
-    rcgc_decref(&one->head);
-    rcgc_decref(&two->head);
-    rcgc_decref(&three->head);
+    rcgc_decref(one);
+    rcgc_decref(two);
+    rcgc_decref(three);
     printf("  Collecting...\n");
     ptrdiff_t found = rcgc_collect(2);
-    printf("  unreachable objects: %td; garbage: %zu objects\n", found, rcgc_garbage_count());
+    printf("  unreachable objects: %td (three Graphs and their attribute dicts); garbage: %zu "
+           "objects\n",
+           found, rcgc_garbage_count());
     rcgc_set_debug(0);
     rcgc_set_debug_stream(NULL);
 
     printf("  breaking the cycle and cleaning up garbage: gc.garbage[0].set_next(None)\n");
-    struct list *first = (struct list *)rcgc_garbage_get(0);
-    if (first == NULL)
+    rcgc_object *first = rcgc_garbage_get(0);
+    if (first == NULL || model_graph_set_next(first, NULL) != 0)
         return 1;
-    list_clear(&first->head);
-    rcgc_decref(&first->head);
-    long before = atomic_load(&lists_released);
-    rcgc_garbage_clear(); /* del gc.garbage[:] */
+    rcgc_decref(first);
+    long before = atomic_load(&model_graph_class.released);
+    rcgc_garbage_clear(); /* del gc.garbage[:]: each __del__ runs now */
     printf("  Collecting... unreachable objects: %td; garbage: %zu; %ld Graphs released\n",
-           rcgc_collect(2), rcgc_garbage_count(), atomic_load(&lists_released) - before);
+           rcgc_collect(2), rcgc_garbage_count(),
+           atomic_load(&model_graph_class.released) - before);
     return 0;
 }
 
@@ -139,13 +70,11 @@ static void *make_cycles(void *arg) {
     (void)arg;
     rcgc_thread_attach();
     for (int i = 0; i < ROUNDS; i++) {
-        struct list *x = new_list(&list_type, "x"), *y = new_list(&list_type, "y");
-        if (x == NULL || y == NULL)
+        rcgc_object *x = model_list_new(), *y = model_list_new();
+        if (x == NULL || y == NULL || model_list_append(x, y) != 0 || model_list_append(y, x) != 0)
             break;
-        append(x, y);
-        append(y, x);
-        rcgc_decref(&x->head);
-        rcgc_decref(&y->head);
+        rcgc_decref(x);
+        rcgc_decref(y);
     }
     rcgc_thread_detach();
     return NULL;
@@ -158,7 +87,7 @@ static int show_threads(void) {
     rcgc_gc_stats before[RCGC_GENERATIONS], after[RCGC_GENERATIONS];
     rcgc_collect(2);
     rcgc_get_stats(before);
-    long released_before = atomic_load(&lists_released);
+    long released_before = atomic_load(&model_list_class.released);
     struct timespec start, end;
     clock_gettime(CLOCK_MONOTONIC, &start);
     pthread_t threads[WORKERS];
@@ -183,7 +112,7 @@ static int show_threads(void) {
     printf(
         "  %ld of %d lists released (the workers' and this thread's) in %.2f s; %llu collections "
         "(%llu young), longest stop of the world %.0f us\n",
-        atomic_load(&lists_released) - released_before, 2 * WORKERS * ROUNDS + 2,
+        atomic_load(&model_list_class.released) - released_before, 2 * WORKERS * ROUNDS + 2,
         (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9,
         (unsigned long long)collections,
         (unsigned long long)(after[0].collections - before[0].collections),
