@@ -7,7 +7,14 @@
  * zeros; realloc keeps the prefix; usable size and alignment are as asked; at
  * the end, everything freed and collected, rcgc_alloc_stats shows no block,
  * pool, large or huge block or arena left: nothing was lost.
+ *
+ * --mode hook adds a thread that installs and removes an allocation hook
+ * (alloc/alloc_hook.h) every millisecond or two, so that threads are
+ * diverted to the slow paths and back while they allocate, free, start
+ * and exit. The hook checks that each block it hears of is live and as
+ * large as asked.
  */
+#include "alloc/alloc_hook.h"
 #include "stress_common.h"
 
 #include <rcgc.h>
@@ -362,9 +369,66 @@ static void worker(unsigned index, uint64_t seed, void *arg) {
             free_block(slot.held[i], "final free");
 }
 
+/* ------------------------------------------------------------ --mode hook */
+
+static _Atomic uint64_t hooked_allocs, hooked_frees, hook_installs;
+static _Atomic bool toggler_stop; /* set by main once the workers are done */
+
+static void hook_saw_alloc(void *ptr, size_t size, void *arg) {
+    (void)arg;
+    if (ptr == NULL || rcgc_usable_size(ptr) < size)
+        stress_fail("hook: block %p of %zu B reported with usable size %zu", ptr, size,
+                    ptr != NULL ? rcgc_usable_size(ptr) : 0);
+    atomic_fetch_add_explicit(&hooked_allocs, 1, memory_order_relaxed);
+}
+
+static void hook_saw_free(void *ptr, void *arg) {
+    (void)arg;
+    if (!rcgc_owns(ptr))
+        stress_fail("hook: free of %p, which is not rcgc's", ptr);
+    atomic_fetch_add_explicit(&hooked_frees, 1, memory_order_relaxed);
+}
+
+static const struct rcgc__alloc_hook checking_hook = {.on_alloc = hook_saw_alloc,
+                                                      .on_free = hook_saw_free};
+
+static void *toggle_hook(void *arg) {
+    uint64_t rng = *(uint64_t *)arg;
+    while (!atomic_load_explicit(&toggler_stop, memory_order_relaxed)) {
+        rcgc__alloc_hook_set(&checking_hook);
+        atomic_fetch_add_explicit(&hook_installs, 1, memory_order_relaxed);
+        struct timespec on = {0, (long)(500000 + stress_below(&rng, 1500000))};
+        nanosleep(&on, NULL);
+        rcgc__alloc_hook_set(NULL);
+        struct timespec off = {0, (long)stress_below(&rng, 1000000)};
+        nanosleep(&off, NULL);
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv) {
-    struct stress_options options = stress_parse(argc, argv, "stress_alloc", NULL);
+    static const char *const modes[] = {"hook", NULL};
+    struct stress_options options = stress_parse(argc, argv, "stress_alloc", modes);
+    bool hook_mode = strcmp(options.mode, "hook") == 0;
+    pthread_t toggler;
+    uint64_t toggler_seed = options.seed ^ 0x9e3779b97f4a7c15u;
+    if (hook_mode && pthread_create(&toggler, NULL, toggle_hook, &toggler_seed) != 0)
+        stress_fail("pthread_create failed");
     stress_run(&options, worker, NULL);
+    if (hook_mode) {
+        atomic_store(&toggler_stop, true);
+        pthread_join(toggler, NULL);
+        if (atomic_load(&hook_installs) == 0 || atomic_load(&hooked_allocs) == 0 ||
+            atomic_load(&hooked_frees) == 0)
+            stress_fail("hook mode: %llu installs saw %llu allocations and %llu frees",
+                        (unsigned long long)atomic_load(&hook_installs),
+                        (unsigned long long)atomic_load(&hooked_allocs),
+                        (unsigned long long)atomic_load(&hooked_frees));
+        printf("stress_alloc: hook installed %llu times, saw %llu allocations and %llu frees\n",
+               (unsigned long long)atomic_load(&hook_installs),
+               (unsigned long long)atomic_load(&hooked_allocs),
+               (unsigned long long)atomic_load(&hooked_frees));
+    }
     for (unsigned i = 0; i < EXCHANGE_SLOTS; i++) {
         unsigned char *left = atomic_exchange(&exchange[i], NULL);
         if (left != NULL)

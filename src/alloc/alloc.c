@@ -30,24 +30,34 @@
 
 /* ------------------------------------------------------------------ malloc */
 
-RCGC_NOINLINE static void *malloc_slow(size_t size, unsigned size_class) {
+/* @block, just handed out for @size bytes, reported to the hook if one is
+ * installed; every allocation that does not take the fast path ends here. */
+static inline void *reported(void *block, size_t size) {
+    if (rcgc__alloc_is_hooked() && block != NULL)
+        rcgc__alloc_hook_note_alloc(block, size);
+    return block;
+}
+
+/* The slow half of rcgc_malloc(@size); a hook is told @requested, which
+ * differs from @size only for rcgc_aligned_alloc's power-of-two blocks. */
+RCGC_NOINLINE static void *malloc_slow(size_t size, unsigned size_class, size_t requested) {
     if (size <= RCGC_POOL_BLOCK_MAX) {
         void *block = rcgc__heap_malloc_slow(size_class);
         if (block != NULL)
             FILL_FRESH(block, rcgc__classes[size_class].block_size);
-        return block;
+        return reported(block, requested);
     }
     if (RCGC_UNLIKELY(size > (size_t)PTRDIFF_MAX))
         return rcgc__fail(ENOMEM);
     if (size <= RCGC_LARGE_MAX)
-        return rcgc__large_malloc(size, 0, false);
-    return rcgc__huge_malloc(size, 0);
+        return reported(rcgc__large_malloc(size, 0, false), requested);
+    return reported(rcgc__huge_malloc(size, 0), requested);
 }
 
 void *rcgc_malloc(size_t size) {
     if (RCGC_LIKELY(size <= RCGC_POOL_BLOCK_MAX)) {
         unsigned size_class = size_class_of(size);
-        struct pool *pool = rcgc__my_heap->avail[size_class];
+        struct pool *pool = rcgc__fast_heap()->avail[size_class];
         struct block *block = pool->free;
         if (RCGC_LIKELY(block != NULL)) {
             pool->free = free_next(pool, block);
@@ -60,9 +70,9 @@ void *rcgc_malloc(size_t size) {
             FILL_FRESH(block, pool->block_size);
             return block;
         }
-        return malloc_slow(size, size_class);
+        return malloc_slow(size, size_class, size);
     }
-    return malloc_slow(size, 0);
+    return malloc_slow(size, 0, size);
 }
 
 /* -------------------------------------------------------------------- free */
@@ -85,6 +95,8 @@ void rcgc__free_slow(void *ptr) {
     if (entry == REGISTRY_NONE)
         rcgc__report_not_owned(ptr, "rcgc_free");
     if (entry != REGISTRY_ARENA) {
+        if (rcgc__alloc_is_hooked())
+            rcgc__alloc_hook_note_free(ptr);
         rcgc__huge_free(ptr, entry);
         return;
     }
@@ -92,6 +104,8 @@ void rcgc__free_slow(void *ptr) {
     struct pool *pool = pool_of(arena, ptr);
     uint8_t kind = atomic_load_explicit(&pool->kind, memory_order_relaxed);
     if (kind == POOL_LARGE) {
+        if (rcgc__alloc_is_hooked())
+            rcgc__alloc_hook_note_free(ptr);
         rcgc__large_free(arena, pool, ptr);
         return;
     }
@@ -106,12 +120,16 @@ void rcgc__free_slow(void *ptr) {
     struct block *block = ptr;
     if (block_is_free(block))
         rcgc__report_bad_block(pool, ptr, "double free of", "rcgc_free");
-    struct heap *heap = rcgc__my_heap;
-    if (atomic_load_explicit(&pool->owner, memory_order_relaxed) == heap) {
+    if (rcgc__alloc_is_hooked())
+        rcgc__alloc_hook_note_free(ptr);
+    /* The thread's own heap, not the fast paths' one: while a hook is
+     * installed, every free of an owned block comes here. */
+    struct heap *heap = rcgc__my_own_heap;
+    if (heap != NULL && atomic_load_explicit(&pool->owner, memory_order_relaxed) == heap) {
         free_to_owned_pool(heap, pool, block);
         return;
     }
-    rcgc__heap_note_remote_free(heap);
+    rcgc__heap_note_remote_free(heap != NULL ? heap : rcgc__fast_heap());
     RCGC_TSAN_BLOCK_HANDOVER(block, pool->block_size);
     FILL_FREED(block, pool->block_size);
     RCGC_ASAN_POISON(block, pool->block_size);
@@ -121,7 +139,7 @@ void rcgc__free_slow(void *ptr) {
 void rcgc_free(void *ptr) {
     if (RCGC_LIKELY(registry_lookup(ptr) == REGISTRY_ARENA)) {
         struct pool *pool = pool_of(arena_of(ptr), ptr);
-        struct heap *heap = rcgc__my_heap;
+        struct heap *heap = rcgc__fast_heap();
         struct block *block = ptr;
         if (RCGC_LIKELY(atomic_load_explicit(&pool->owner, memory_order_relaxed) == heap &&
                         pool_block_index(pool, ptr) <
@@ -143,7 +161,7 @@ void *rcgc_calloc(size_t count, size_t size) {
     if (RCGC_UNLIKELY(__builtin_mul_overflow(count, size, &total)))
         return rcgc__fail(ENOMEM);
     if (total > RCGC_POOL_BLOCK_MAX && total <= RCGC_LARGE_MAX)
-        return rcgc__large_malloc(total, 0, true);
+        return reported(rcgc__large_malloc(total, 0, true), total);
     void *block = rcgc_malloc(total);
     /* Huge mappings are fresh from the kernel: already zero. */
     if (block != NULL && total <= RCGC_POOL_BLOCK_MAX)
@@ -206,11 +224,13 @@ void *rcgc_aligned_alloc(size_t alignment, size_t size) {
     size_t need = size > alignment ? size : alignment;
     if (alignment <= RCGC_SLICE_SIZE && need <= RCGC_POOL_BLOCK_MAX) {
         size_t pow2 = (size_t)1 << (64 - __builtin_clzll((unsigned long long)need - 1));
+        if (rcgc__alloc_is_hooked()) /* diverted anyway: report the request */
+            return malloc_slow(pow2, size_class_of(pow2), size);
         return rcgc_malloc(pow2);
     }
     if (size <= RCGC_LARGE_MAX && alignment <= RCGC_LARGE_MAX)
-        return rcgc__large_malloc(size == 0 ? 1 : size, alignment, false);
-    return rcgc__huge_malloc(size, alignment);
+        return reported(rcgc__large_malloc(size == 0 ? 1 : size, alignment, false), size);
+    return reported(rcgc__huge_malloc(size, alignment), size);
 }
 
 size_t rcgc_usable_size(const void *ptr) {

@@ -450,15 +450,48 @@ struct heap { /* 64-byte aligned (heap.c) so no two heaps share a line */
 #undef RCGC_HEAP_COUNTER
     struct heap *next_heap; /* every heap ever made: heap_list_mutex */
     bool in_use;
+    /* Its thread's rcgc__my_heap while in use, NULL otherwise; written
+     * and, by hook installs, used under heap_list_mutex. */
+    struct heap *_Atomic *my_heap_slot;
 };
 
 extern struct pool rcgc__empty_pool; /* the sentinel: free == NULL, used never read */
 
-/* The calling thread's heap; before its first allocation (and after its
- * heap is retired) the shared empty heap, whose every class holds the
- * empty pool, so the fast path needs no NULL test. Initial-exec TLS: one
- * %fs-relative load, also in the LD_PRELOAD library. */
-extern _Thread_local struct heap *rcgc__my_heap __attribute__((tls_model("initial-exec")));
+/* The heap the calling thread's fast paths use: its own; or, before its
+ * first allocation, after its heap is retired, and while an allocation
+ * hook is installed, the shared empty heap, whose every class holds the
+ * empty pool, so the fast path needs no NULL test and no hook test. An
+ * atomic only because installing a hook rewrites it from another thread
+ * (under heap_list_mutex, through heap->my_heap_slot); its relaxed loads
+ * are plain loads. Initial-exec TLS: one %fs-relative load, also in the
+ * LD_PRELOAD library. */
+extern _Thread_local struct heap *_Atomic rcgc__my_heap __attribute__((tls_model("initial-exec")));
+
+static inline struct heap *rcgc__fast_heap(void) {
+    return atomic_load_explicit(&rcgc__my_heap, memory_order_relaxed);
+}
+
+/* The calling thread's own heap, NULL before its first allocation and
+ * after it is retired; what the slow paths allocate from and compare pool
+ * owners with. */
+extern _Thread_local struct heap *rcgc__my_own_heap __attribute__((tls_model("initial-exec")));
+
+/* Point every attached heap's thread at the empty heap (@divert), or back
+ * at its own heap; new heaps follow suit until the next call. Takes
+ * heap_list_mutex. */
+void rcgc__heap_divert_all(bool divert);
+
+/* ------------------------------------------------------------------- Hook */
+
+/* True while an allocation hook is installed (hook.c); the slow paths
+ * test it and report through these two. */
+extern _Atomic bool rcgc__alloc_hooked;
+void rcgc__alloc_hook_note_alloc(void *ptr, size_t size);
+void rcgc__alloc_hook_note_free(void *ptr);
+
+static inline bool rcgc__alloc_is_hooked(void) {
+    return RCGC_UNLIKELY(atomic_load_explicit(&rcgc__alloc_hooked, memory_order_relaxed));
+}
 
 /* The slow half of rcgc_malloc for pool sizes: attaches a heap if needed,
  * refills the class from remote frees, carving, full pools, abandoned pools

@@ -39,10 +39,13 @@ static struct heap no_heap = {
     .avail = {EMPTY_POOL_8, EMPTY_POOL_8, EMPTY_POOL_8, EMPTY_POOL_8, EMPTY_POOL_8, EMPTY_POOL_8},
 };
 
-_Thread_local struct heap *rcgc__my_heap __attribute__((tls_model("initial-exec"))) = &no_heap;
+_Thread_local struct heap *_Atomic rcgc__my_heap __attribute__((tls_model("initial-exec"))) =
+    &no_heap;
+_Thread_local struct heap *rcgc__my_own_heap __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t heap_list_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct heap *all_heaps; /* heap_list_mutex */
+static bool heaps_diverted;    /* heap_list_mutex: a hook is installed */
 
 static pthread_mutex_t abandoned_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct pool *abandoned;           /* abandoned_mutex; linked by next */
@@ -192,8 +195,24 @@ static struct heap *heap_attach(void) {
         pthread_mutex_unlock(&heap_list_mutex);
     }
     pthread_setspecific(heap_key, heap);
-    rcgc__my_heap = heap;
+    rcgc__my_own_heap = heap;
+    /* Under the mutex, so a hook installed meanwhile diverts this thread
+     * too, and its write is not lost to ours. */
+    pthread_mutex_lock(&heap_list_mutex);
+    heap->my_heap_slot = &rcgc__my_heap;
+    atomic_store_explicit(&rcgc__my_heap, heaps_diverted ? &no_heap : heap, memory_order_relaxed);
+    pthread_mutex_unlock(&heap_list_mutex);
     return heap;
+}
+
+void rcgc__heap_divert_all(bool divert) {
+    pthread_mutex_lock(&heap_list_mutex);
+    heaps_diverted = divert;
+    for (struct heap *heap = all_heaps; heap != NULL; heap = heap->next_heap)
+        if (heap->in_use && heap->my_heap_slot != NULL)
+            atomic_store_explicit(heap->my_heap_slot, divert ? &no_heap : heap,
+                                  memory_order_relaxed);
+    pthread_mutex_unlock(&heap_list_mutex);
 }
 
 /* ------------------------------------------------------ Abandon and adopt */
@@ -260,9 +279,13 @@ static void heap_give_up_pools(struct heap *heap) {
 static void heap_retire(void *raw_heap) {
     struct heap *heap = raw_heap;
     heap_give_up_pools(heap);
-    if (rcgc__my_heap == heap)
-        rcgc__my_heap = &no_heap;
+    bool mine = rcgc__my_own_heap == heap;
+    if (mine)
+        rcgc__my_own_heap = NULL;
     pthread_mutex_lock(&heap_list_mutex);
+    if (mine)
+        atomic_store_explicit(&rcgc__my_heap, &no_heap, memory_order_relaxed);
+    heap->my_heap_slot = NULL;
     heap->in_use = false;
     pthread_mutex_unlock(&heap_list_mutex);
 }
@@ -344,8 +367,8 @@ static inline void *pool_pop_owner(struct pool *pool) {
 }
 
 void *rcgc__heap_malloc_slow(unsigned size_class) {
-    struct heap *heap = rcgc__my_heap;
-    if (heap == &no_heap && (heap = heap_attach()) == NULL)
+    struct heap *heap = rcgc__my_own_heap;
+    if (heap == NULL && (heap = heap_attach()) == NULL)
         return NULL;
     counter_add(&heap->mallocs_slow, 1);
     for (;;) {
@@ -404,12 +427,12 @@ static void collect_pool(struct heap *heap, struct pool *pool, void *arg) {
 }
 
 void rcgc__heap_collect_owner(bool force) {
-    struct heap *heap = rcgc__my_heap;
+    struct heap *heap = rcgc__my_own_heap;
     /* A thread with no heap still sweeps the pools of exited threads when
      * asked to be thorough: it needs a heap to adopt them into. */
-    if (heap == &no_heap && force && atomic_load_explicit(&abandoned_count, memory_order_relaxed))
+    if (heap == NULL && force && atomic_load_explicit(&abandoned_count, memory_order_relaxed))
         heap = heap_attach();
-    if (heap != NULL && heap != &no_heap) {
+    if (heap != NULL) {
         adopt_abandoned(heap, RCGC_CLASS_COUNT);
         heap_foreach_pool_owner(heap, collect_pool, &force);
     }
@@ -481,7 +504,7 @@ void rcgc__heap_fork_child(void) {
     struct heap *heaps = all_heaps;
     pthread_mutex_unlock(&heap_list_mutex);
     for (struct heap *heap = heaps; heap != NULL; heap = heap->next_heap)
-        if (heap->in_use && heap != rcgc__my_heap) {
+        if (heap->in_use && heap != rcgc__my_own_heap) {
             heap_foreach_pool_owner(heap, recount_orphaned_pool, NULL);
             heap_retire(heap);
         }

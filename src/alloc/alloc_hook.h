@@ -1,0 +1,44 @@
+/* src/alloc/alloc_hook.h - the allocator's one hook point, for layers above
+ * it (allocation tracing in src/debug): see every block handed out and
+ * every block freed, the way tracemalloc sits on PyMem_SetAllocator.
+ *
+ * Zero cost while nothing is hooked: the fast paths are what they are
+ * without a hook, not a test away from it. Installing a hook points every
+ * thread's heap pointer at the empty heap, so each malloc and free takes
+ * the slow path, which serves it from the thread's own heap as before and
+ * calls the hook; removing it points them back.
+ *
+ * What the hook sees: rcgc_malloc, rcgc_calloc, rcgc_realloc (as the
+ * allocation of the new block and the free of the old one; a realloc
+ * that keeps its block is not seen), rcgc_aligned_alloc, rcgc_free, and
+ * so everything built on them (objects from rcgc_new, librcgc-malloc.so's
+ * malloc family). Not seen: objects reused from a type's free list, which
+ * never pass through the allocator.
+ *
+ * The hook runs on the allocating or freeing thread, after the block is
+ * handed out and before it is freed, with no rcgc lock held. What the
+ * hook itself allocates or frees is not reported to it (a per-thread
+ * guard), so a tracer may keep its tables in rcgc memory.
+ */
+#ifndef RCGC_ALLOC_HOOK_H
+#define RCGC_ALLOC_HOOK_H
+
+#include <stddef.h>
+
+struct rcgc__alloc_hook {
+    /* @ptr was handed out for a request of @size bytes. */
+    void (*on_alloc)(void *ptr, size_t size, void *arg);
+    /* @ptr, a live block, is about to be freed. */
+    void (*on_free)(void *ptr, void *arg);
+    void *arg;
+};
+
+/* Install @hook, or remove the installed one with NULL; one hook at a
+ * time. @hook must stay valid until it is removed. Returns once every
+ * thread's later allocations and frees are reported (an allocation that
+ * overlaps the call may or may not be), and, when removing, once no call
+ * into the old hook is still running, so the caller may free what the
+ * hook used. Not from inside the hook. Any thread; serialized. */
+void rcgc__alloc_hook_set(const struct rcgc__alloc_hook *hook);
+
+#endif /* RCGC_ALLOC_HOOK_H */

@@ -1,0 +1,254 @@
+/* tests/test_alloc_hook.c - the allocator's hook point (alloc/alloc_hook.h):
+ * while a hook is installed it sees every block handed out and freed, on
+ * every path (pool, large and huge blocks; calloc, realloc, aligned) and on
+ * every thread, including threads that start while it is installed; it
+ * does not see its own allocations; removing it stops the reports, waits
+ * for calls still running, and puts the fast paths back.
+ *
+ * The hook under test keeps the live pointers it was told about in a small
+ * table under a mutex, so each test can check that what was reported
+ * allocated was reported freed, exactly once.
+ */
+#include "alloc/alloc_hook.h"
+#include "alloc/alloc_internal.h"
+
+#include <rcgc.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+#include <time.h>
+
+#include <setjmp.h> /* cmocka.h needs these four first */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#define MiB ((size_t)1 << 20)
+
+enum { TRACKED_MAX = 1 << 16 };
+
+/* What the hook was told: live pointers with their sizes, and totals. */
+static struct {
+    pthread_mutex_t mutex;
+    void *ptr[TRACKED_MAX];
+    size_t size[TRACKED_MAX];
+    size_t live;
+    long allocs, frees, unknown_frees;
+    bool allocate_inside; /* the hook allocates and frees a block itself */
+    _Atomic bool slow;    /* on_alloc sleeps, to be caught running */
+    _Atomic bool in_call, call_finished;
+} seen = {.mutex = PTHREAD_MUTEX_INITIALIZER};
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {0, ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void note_alloc(void *ptr, size_t size, void *arg) {
+    (void)arg;
+    if (atomic_load(&seen.slow)) {
+        atomic_store(&seen.in_call, true);
+        sleep_ms(100);
+        atomic_store(&seen.call_finished, true);
+    }
+    if (seen.allocate_inside)
+        rcgc_free(rcgc_malloc(64)); /* not reported: the hook is running */
+    pthread_mutex_lock(&seen.mutex);
+    seen.allocs++;
+    if (seen.live < TRACKED_MAX) {
+        seen.ptr[seen.live] = ptr;
+        seen.size[seen.live] = size;
+        seen.live++;
+    }
+    pthread_mutex_unlock(&seen.mutex);
+}
+
+static void note_free(void *ptr, void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&seen.mutex);
+    seen.frees++;
+    size_t i = 0;
+    while (i < seen.live && seen.ptr[i] != ptr)
+        i++;
+    if (i == seen.live) {
+        seen.unknown_frees++;
+    } else {
+        seen.live--;
+        seen.ptr[i] = seen.ptr[seen.live];
+        seen.size[i] = seen.size[seen.live];
+    }
+    pthread_mutex_unlock(&seen.mutex);
+}
+
+static const struct rcgc__alloc_hook counting_hook = {.on_alloc = note_alloc, .on_free = note_free};
+
+static int reset(void **state) {
+    (void)state;
+    pthread_mutex_lock(&seen.mutex);
+    seen.live = 0;
+    seen.allocs = seen.frees = seen.unknown_frees = 0;
+    seen.allocate_inside = false;
+    pthread_mutex_unlock(&seen.mutex);
+    atomic_store(&seen.slow, false);
+    atomic_store(&seen.in_call, false);
+    atomic_store(&seen.call_finished, false);
+    return 0;
+}
+
+static int unhook(void **state) {
+    rcgc__alloc_hook_set(NULL);
+    return reset(state);
+}
+
+/* The size the hook recorded for @ptr, or 0 when it is not live. */
+static size_t reported_size(const void *ptr) {
+    pthread_mutex_lock(&seen.mutex);
+    size_t size = 0;
+    for (size_t i = 0; i < seen.live; i++)
+        if (seen.ptr[i] == ptr)
+            size = seen.size[i];
+    pthread_mutex_unlock(&seen.mutex);
+    return size;
+}
+
+static void every_path_is_reported_with_its_size(void **state) {
+    (void)state;
+    rcgc__alloc_hook_set(&counting_hook);
+    void *small = rcgc_malloc(24);
+    void *zeroed = rcgc_calloc(10, 30);
+    void *large = rcgc_calloc(1, 100 * 1024);
+    void *huge = rcgc_malloc(70 * MiB);
+    void *aligned = rcgc_aligned_alloc(4096, 5000);
+    assert_true(small && zeroed && large && huge && aligned);
+    assert_int_equal(reported_size(small), 24);
+    assert_int_equal(reported_size(zeroed), 300);
+    assert_int_equal(reported_size(large), 100 * 1024);
+    assert_int_equal(reported_size(huge), 70 * MiB);
+    assert_int_equal(reported_size(aligned), 5000);
+
+    void *moved = rcgc_realloc(small, 2000); /* a new block, the old one freed */
+    assert_non_null(moved);
+    assert_int_equal(reported_size(moved), 2000);
+    assert_int_equal(reported_size(small), 0);
+
+    void *blocks[] = {moved, zeroed, large, huge, aligned};
+    for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
+        rcgc_free(blocks[i]);
+    assert_int_equal(seen.live, 0);
+    assert_int_equal(seen.allocs, 6);
+    assert_int_equal(seen.frees, 6);
+    assert_int_equal(seen.unknown_frees, 0);
+
+    rcgc__alloc_hook_set(NULL);
+    rcgc_free(rcgc_malloc(24));
+    assert_int_equal(seen.allocs, 6); /* removed: nothing more */
+}
+
+/* Blocks made before the hook was installed are freed through it too; the
+ * hook can tell them from its own by their absence from its table. */
+static void blocks_from_before_the_hook_are_freed_as_unknown(void **state) {
+    (void)state;
+    void *before = rcgc_malloc(48);
+    rcgc__alloc_hook_set(&counting_hook);
+    rcgc_free(before);
+    assert_int_equal(seen.frees, 1);
+    assert_int_equal(seen.unknown_frees, 1);
+}
+
+static void the_hooks_own_allocations_are_not_reported(void **state) {
+    (void)state;
+    seen.allocate_inside = true;
+    rcgc__alloc_hook_set(&counting_hook);
+    for (int i = 0; i < 100; i++)
+        rcgc_free(rcgc_malloc(64));
+    assert_int_equal(seen.allocs, 100);
+    assert_int_equal(seen.frees, 100);
+    assert_int_equal(seen.live, 0);
+}
+
+enum { WORKERS = 2, PAIRS = 20000 };
+
+static _Atomic bool workers_go;
+
+static void *alloc_pairs(void *arg) {
+    (void)arg;
+    while (!atomic_load(&workers_go))
+        sched_yield();
+    for (int i = 0; i < PAIRS; i++)
+        rcgc_free(rcgc_malloc(16 + (size_t)i % 512));
+    return NULL;
+}
+
+/* A thread that allocated before the install (its heap pointer already
+ * set) and one that starts after it are both diverted. */
+static void threads_old_and_new_are_reported(void **state) {
+    (void)state;
+    atomic_store(&workers_go, false);
+    pthread_t old_thread, new_thread;
+    pthread_create(&old_thread, NULL, alloc_pairs, NULL);
+    void *warm = rcgc_malloc(32); /* this thread's heap exists already */
+    rcgc__alloc_hook_set(&counting_hook);
+    pthread_create(&new_thread, NULL, alloc_pairs, NULL);
+    atomic_store(&workers_go, true);
+    pthread_join(old_thread, NULL);
+    pthread_join(new_thread, NULL);
+    rcgc_free(warm);
+    rcgc__alloc_hook_set(NULL);
+    assert_int_equal(seen.allocs, WORKERS * PAIRS);
+    assert_int_equal(seen.frees, WORKERS * PAIRS + 1);
+    assert_int_equal(seen.unknown_frees, 1); /* warm */
+    assert_int_equal(seen.live, 0);
+}
+
+static void *allocate_once(void *arg) {
+    (void)arg;
+    rcgc_free(rcgc_malloc(40));
+    return NULL;
+}
+
+/* Removal returns only after a call into the hook already running ends,
+ * so the remover may then free what the hook uses. */
+static void removal_waits_for_a_running_call(void **state) {
+    (void)state;
+    atomic_store(&seen.slow, true);
+    rcgc__alloc_hook_set(&counting_hook);
+    pthread_t thread;
+    pthread_create(&thread, NULL, allocate_once, NULL);
+    while (!atomic_load(&seen.in_call))
+        sched_yield();
+    rcgc__alloc_hook_set(NULL);
+    assert_true(atomic_load(&seen.call_finished));
+    pthread_join(thread, NULL);
+}
+
+/* Removal puts every thread back on its own heap: the fast path serves
+ * the next allocation without the slow path. */
+static void removal_restores_the_fast_path(void **state) {
+    (void)state;
+    rcgc_free(rcgc_malloc(32)); /* a heap and a current pool for the class */
+    rcgc__alloc_hook_set(&counting_hook);
+    assert_ptr_not_equal(rcgc__fast_heap(), rcgc__my_own_heap);
+    rcgc__alloc_hook_set(NULL);
+    assert_ptr_equal(rcgc__fast_heap(), rcgc__my_own_heap);
+    uint64_t slow_before = rcgc__my_own_heap->mallocs_slow;
+    rcgc_free(rcgc_malloc(32));
+    assert_int_equal(rcgc__my_own_heap->mallocs_slow, slow_before);
+}
+
+int main(void) {
+#define HOOK_TEST(name) cmocka_unit_test_setup_teardown(name, reset, unhook)
+    const struct CMUnitTest tests[] = {
+        HOOK_TEST(every_path_is_reported_with_its_size),
+        HOOK_TEST(blocks_from_before_the_hook_are_freed_as_unknown),
+        HOOK_TEST(the_hooks_own_allocations_are_not_reported),
+        HOOK_TEST(threads_old_and_new_are_reported),
+        HOOK_TEST(removal_waits_for_a_running_call),
+        HOOK_TEST(removal_restores_the_fast_path),
+    };
+#undef HOOK_TEST
+    return cmocka_run_group_tests_name("alloc_hook", tests, NULL, NULL);
+}
