@@ -451,7 +451,13 @@ struct heap { /* 64-byte aligned (heap.c) so no two heaps share a line */
     struct heap *next_heap; /* every heap ever made: heap_list_mutex */
     bool in_use;
     /* Its thread's rcgc__my_heap while in use, NULL otherwise; written
-     * and, by hook installs, used under heap_list_mutex. */
+     * and, by hook installs, used under heap_list_mutex. Retiring the heap
+     * at thread exit clears it before the thread's TLS goes away. A thread
+     * whose last TLS destructors allocate after the heap key's last round
+     * exits with its heap still in use; a hook install then writes into
+     * the dead thread's TLS block (glibc keeps the block cached for the
+     * next thread, whose pointer then names that orphaned heap, which no
+     * other thread uses). */
     struct heap *_Atomic *my_heap_slot;
 };
 
