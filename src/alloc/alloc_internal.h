@@ -452,12 +452,11 @@ struct heap { /* 64-byte aligned (heap.c) so no two heaps share a line */
     bool in_use;
     /* Its thread's rcgc__my_heap while in use, NULL otherwise; written
      * and, by hook installs, used under heap_list_mutex. Retiring the heap
-     * at thread exit clears it before the thread's TLS goes away. A thread
-     * whose last TLS destructors allocate after the heap key's last round
-     * exits with its heap still in use; a hook install then writes into
-     * the dead thread's TLS block (glibc keeps the block cached for the
-     * next thread, whose pointer then names that orphaned heap, which no
-     * other thread uses). */
+     * at thread exit clears it before the thread's TLS goes away. Known
+     * limit: a thread whose TLS destructors still allocate after the heap
+     * key's destructor has run for the last time (glibc runs four rounds)
+     * exits with its heap in use and this pointer dangling; installing or
+     * removing a hook afterwards writes through it. */
     struct heap *_Atomic *my_heap_slot;
 };
 
