@@ -452,11 +452,11 @@ struct heap { /* 64-byte aligned (heap.c) so no two heaps share a line */
     bool in_use;
     /* Its thread's rcgc__my_heap while in use, NULL otherwise; written
      * and, by hook installs, used under heap_list_mutex. Retiring the heap
-     * at thread exit clears it before the thread's TLS goes away. Known
-     * limit: a thread whose TLS destructors still allocate after the heap
-     * key's destructor has run for the last time (glibc runs four rounds)
-     * exits with its heap in use and this pointer dangling; installing or
-     * removing a hook afterwards writes through it. */
+     * at thread exit clears it before the thread's TLS goes away, and a
+     * heap attached after that (a later TLS destructor allocating) gets
+     * none: its thread is not diverted while it finishes exiting. Known
+     * limit: a thread that allocates for the first time in its last round
+     * of TLS destructors (glibc runs four) exits with this pointer set. */
     struct heap *_Atomic *my_heap_slot;
 };
 

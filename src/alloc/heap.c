@@ -54,10 +54,16 @@ static _Atomic uint64_t abandoned_count; /* a hint read without the mutex */
 static pthread_key_t heap_key;
 static pthread_once_t heap_key_once = PTHREAD_ONCE_INIT;
 
-static void heap_retire(void *heap);
+static void heap_retire_at_exit(void *heap);
+
+/* Set once the calling thread's heap was retired at its exit: a heap it
+ * attaches afterwards (a later TLS destructor allocating) is not offered
+ * to hook installs, whose write into its TLS could come after the TLS is
+ * gone. */
+static _Thread_local bool thread_exiting;
 
 static void create_heap_key(void) {
-    if (pthread_key_create(&heap_key, heap_retire) != 0)
+    if (pthread_key_create(&heap_key, heap_retire_at_exit) != 0)
         rcgc__fatal("rcgc: pthread_key_create failed: no thread-exit hook for heaps");
 }
 
@@ -199,8 +205,9 @@ static struct heap *heap_attach(void) {
     /* Under the mutex, so a hook installed meanwhile diverts this thread
      * too, and its write is not lost to ours. */
     pthread_mutex_lock(&heap_list_mutex);
-    heap->my_heap_slot = &rcgc__my_heap;
-    atomic_store_explicit(&rcgc__my_heap, heaps_diverted ? &no_heap : heap, memory_order_relaxed);
+    heap->my_heap_slot = thread_exiting ? NULL : &rcgc__my_heap;
+    bool divert = heaps_diverted && !thread_exiting;
+    atomic_store_explicit(&rcgc__my_heap, divert ? &no_heap : heap, memory_order_relaxed);
     pthread_mutex_unlock(&heap_list_mutex);
     return heap;
 }
@@ -274,6 +281,13 @@ static void heap_give_up_pools(struct heap *heap) {
         heap->full[c] = NULL;
         heap->full_tail[c] = NULL;
     }
+}
+
+static void heap_retire(void *raw_heap);
+
+static void heap_retire_at_exit(void *heap) {
+    thread_exiting = true;
+    heap_retire(heap);
 }
 
 static void heap_retire(void *raw_heap) {
