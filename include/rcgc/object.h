@@ -346,10 +346,11 @@ RCGC_API void rcgc_safepoint(void);
 /**
  * rcgc_blocking_begin - Enter a region that does not touch rcgc objects.
  *
- * Wrap calls that may block (I/O, locks, sleeps) so that a collection does
- * not wait for this thread. Regions do not nest. Calling it from a thread
- * that is not attached does nothing.
- * Thread safety: the calling thread. Cost: one atomic exchange.
+ * Wrap calls that may block (I/O, locks, sleeps, fork) so that a
+ * collection does not wait for this thread. Regions do not nest: inside a
+ * region this does nothing, and the first rcgc_blocking_end leaves it.
+ * Calling it from a thread that is not attached does nothing.
+ * Thread safety: the calling thread. Cost: one compare-and-swap.
  */
 RCGC_API void rcgc_blocking_begin(void);
 
