@@ -1,0 +1,287 @@
+/* bench/gc/gc_trees.c - GCBench (Ellis, Kovac, Boehm): binary trees built top
+ * down and bottom up beside a long-lived tree, in ns per node.
+ *
+ * One run: a stretch tree of depth --depth + 2, made and dropped; a
+ * long-lived tree of --depth built top down, kept to the end; then for
+ * d = 4, 6, ..., --depth, NumIters(d) = 2 * nodes(stretch) / nodes(d) trees
+ * built top down (parent first, then its children) and as many bottom up
+ * (children first), each dropped at once. GCBench's 500,000-double array is
+ * left out: it measures large objects, not the collector. Rows: glibc
+ * malloc/free (each tree freed by a walk), Boehm GC (GC_MALLOC, never
+ * freed: its collector runs as the heap fills), rcgc (tracked objects with
+ * reference counts and the collector on, default thresholds; a tree dies by
+ * its count, the collector pays for scanning young objects), rcgc with the
+ * collector off, and CPython running the same program (bench/gc_trees.py).
+ * One thread; every row builds the same number of nodes.
+ */
+#include "gc_bench.h"
+
+#include "bench_util.h"
+
+#include <string.h>
+
+#define MIN_DEPTH 4
+
+static long long tree_size(int depth) { return (2LL << depth) - 1; }
+
+/* The GCBench schedule's node count for --depth @depth. */
+static long long total_nodes(int depth) {
+    long long stretch = tree_size(depth + 2), n = stretch + tree_size(depth);
+    for (int d = MIN_DEPTH; d <= depth; d += 2)
+        n += 2 * (2 * stretch / tree_size(d)) * tree_size(d);
+    return n;
+}
+
+/* Every implementation provides these four steps. */
+struct impl_ops {
+    void *(*make)(int depth);            /* bottom up */
+    void *(*populate_new)(int depth);    /* top down from a new node */
+    void (*drop)(void *tree);            /* forget it (free, decref, nothing) */
+    void (*drop_long_lived)(void *tree); /* after the clock stops */
+};
+
+/* One GCBench run in ns per node. */
+static double gcbench(const struct impl_ops *ops, int depth) {
+    long long stretch = tree_size(depth + 2);
+    uint64_t t0 = bench_now_ns();
+    ops->drop(ops->make(depth + 2));
+    void *long_lived = ops->populate_new(depth);
+    for (int d = MIN_DEPTH; d <= depth; d += 2) {
+        long long iters = 2 * stretch / tree_size(d);
+        for (long long i = 0; i < iters; i++)
+            ops->drop(ops->populate_new(d));
+        for (long long i = 0; i < iters; i++)
+            ops->drop(ops->make(d));
+    }
+    uint64_t t1 = bench_now_ns();
+    ops->drop_long_lived(long_lived);
+    return (double)(t1 - t0) / (double)total_nodes(depth);
+}
+
+/* ----------------------------------------------------------- malloc/free */
+
+/* GCBench's Node: two references and two ints, 24 bytes. */
+struct cnode {
+    struct cnode *left, *right;
+    int i, j;
+};
+
+static struct cnode *cnode_new(struct cnode *left, struct cnode *right) {
+    struct cnode *n = malloc(sizeof *n);
+    if (n == NULL)
+        exit(1);
+    *n = (struct cnode){left, right, 0, 0};
+    return n;
+}
+
+static void malloc_populate(int depth, struct cnode *node) {
+    if (depth-- <= 0)
+        return;
+    node->left = cnode_new(NULL, NULL);
+    node->right = cnode_new(NULL, NULL);
+    malloc_populate(depth, node->left);
+    malloc_populate(depth, node->right);
+}
+
+static void *malloc_populate_new(int depth) {
+    struct cnode *root = cnode_new(NULL, NULL);
+    malloc_populate(depth, root);
+    return root;
+}
+
+static struct cnode *malloc_make_tree(int depth) {
+    if (depth <= 0)
+        return cnode_new(NULL, NULL);
+    struct cnode *left = malloc_make_tree(depth - 1);
+    return cnode_new(left, malloc_make_tree(depth - 1));
+}
+
+static void *malloc_make(int depth) { return malloc_make_tree(depth); }
+
+static void malloc_free(void *tree) {
+    struct cnode *n = tree;
+    if (n->left != NULL)
+        malloc_free(n->left);
+    if (n->right != NULL)
+        malloc_free(n->right);
+    free(n);
+}
+
+static const struct impl_ops malloc_ops = {malloc_make, malloc_populate_new, malloc_free,
+                                           malloc_free};
+
+/* ------------------------------------------------------------------ Boehm */
+
+#if RCGC_BENCH_HAVE_BOEHM
+static struct cnode *bnode_new(struct cnode *left, struct cnode *right) {
+    struct cnode *n = GC_MALLOC(sizeof *n);
+    if (n == NULL)
+        exit(1);
+    n->left = left;
+    n->right = right;
+    return n;
+}
+
+static void boehm_populate(int depth, struct cnode *node) {
+    if (depth-- <= 0)
+        return;
+    node->left = bnode_new(NULL, NULL);
+    node->right = bnode_new(NULL, NULL);
+    boehm_populate(depth, node->left);
+    boehm_populate(depth, node->right);
+}
+
+static void *boehm_populate_new(int depth) {
+    struct cnode *root = bnode_new(NULL, NULL);
+    boehm_populate(depth, root);
+    return root;
+}
+
+static struct cnode *boehm_make_tree(int depth) {
+    if (depth <= 0)
+        return bnode_new(NULL, NULL);
+    struct cnode *left = boehm_make_tree(depth - 1);
+    return bnode_new(left, boehm_make_tree(depth - 1));
+}
+
+static void *boehm_make(int depth) { return boehm_make_tree(depth); }
+
+static void boehm_forget(void *tree) { (void)tree; }
+
+static const struct impl_ops boehm_ops = {boehm_make, boehm_populate_new, boehm_forget,
+                                          boehm_forget};
+#endif
+
+/* ------------------------------------------------------------------- rcgc */
+
+/* Each new node's reference moves into its parent's field: no increfs. */
+static void rcgc_populate(int depth, struct gc_bench_node *node) {
+    if (depth-- <= 0)
+        return;
+    struct gc_bench_node *left = gc_bench_node_new(), *right = gc_bench_node_new();
+    node->a = &left->head;
+    node->b = &right->head;
+    rcgc_populate(depth, left);
+    rcgc_populate(depth, right);
+}
+
+static void *rcgc_populate_new(int depth) {
+    struct gc_bench_node *root = gc_bench_node_new();
+    rcgc_populate(depth, root);
+    return root;
+}
+
+static void *rcgc_make(int depth) { return gc_bench_make_tree(depth); }
+
+static void rcgc_drop(void *tree) { rcgc_decref(&((struct gc_bench_node *)tree)->head); }
+
+static const struct impl_ops rcgc_ops = {rcgc_make, rcgc_populate_new, rcgc_drop, rcgc_drop};
+
+/* An rcgc run, with the collections it caused added to @collections. */
+static double rcgc_run(int depth, bool collector, uint64_t collections[RCGC_GENERATIONS]) {
+    rcgc_gc_stats before[RCGC_GENERATIONS], after[RCGC_GENERATIONS];
+    if (collector)
+        rcgc_enable();
+    else
+        rcgc_disable();
+    rcgc_get_stats(before);
+    double ns = gcbench(&rcgc_ops, depth);
+    rcgc_get_stats(after);
+    rcgc_enable();
+    /* With the collector off, every node made leaves a slot in the young
+     * table (NULL once it dies) until a collection compacts it: about 15M
+     * here. Compact now, untimed, or the next row's first collection pays
+     * for it (38 ms). */
+    if (!collector)
+        rcgc_collect(0);
+    for (int g = 0; g < RCGC_GENERATIONS; g++)
+        collections[g] += after[g].collections - before[g].collections;
+    /* Trees hold no cycles: every node must have died by its count. */
+    size_t left = gc_bench_tracked();
+    if (left != 0) {
+        fprintf(stderr, "gc_trees: %zu tracked objects left after every tree died\n", left);
+        exit(1);
+    }
+    return ns;
+}
+
+/* ------------------------------------------------------------------- main */
+
+int main(int argc, char **argv) {
+    long long depth = 16, runs = 5, py_runs = 3;
+    for (int i = 1; i < argc; i++)
+        if (!bench_opt_int(argc, argv, &i, "--depth", MIN_DEPTH, 24, &depth) &&
+            !bench_opt_int(argc, argv, &i, "--runs", 1, 1000, &runs) &&
+            !bench_opt_int(argc, argv, &i, "--py-runs", 0, 1000, &py_runs) &&
+            !gc_bench_common_opt(argc, argv, &i))
+            bench_usage_error(argv[0], argv[i]);
+
+    enum { MALLOC, BOEHM, RCGC, RCGC_OFF, PY, ROWS };
+    struct gc_bench_row rows[ROWS] = {[MALLOC] = {.name = "glibc malloc/free"},
+                                      [BOEHM] = {.name = "Boehm"},
+                                      [RCGC] = {.name = "rcgc"},
+                                      [RCGC_OFF] = {.name = "rcgc, collector off"},
+                                      [PY] = {.name = "CPython"}};
+    char py_name[64];
+    struct gc_bench_samples py_out[4];
+    memset(py_out, 0, sizeof py_out);
+    if (py_runs > 0) {
+        char args[128];
+        static const char *const keys[] = {"ns_per_node", "collections0", "collections1",
+                                           "collections2"};
+        snprintf(args, sizeof args, "--depth %lld --runs %lld", depth, py_runs);
+        gc_bench_python("gc_trees.py", args, keys, py_out, 4, &rows[PY].skipped);
+        rows[PY].samples = py_out[0];
+        snprintf(py_name, sizeof py_name, "CPython %s", gc_bench_python_version);
+        rows[PY].name = py_name;
+    } else {
+        rows[PY].skipped = "skipped: --py-runs 0";
+    }
+
+    if (rcgc_thread_attach() != 0)
+        return 1;
+#if RCGC_BENCH_HAVE_BOEHM
+    rows[BOEHM].name = gc_bench_boehm_init();
+#else
+    rows[BOEHM].skipped = "skipped: built without bdw-gc";
+#endif
+    uint64_t collections[RCGC_GENERATIONS] = {0, 0, 0};
+    /* Run 0 warms every heap up and is not counted. */
+    for (long long r = 0; r <= runs; r++) {
+        double ns[ROWS];
+        ns[MALLOC] = gcbench(&malloc_ops, (int)depth);
+#if RCGC_BENCH_HAVE_BOEHM
+        ns[BOEHM] = gcbench(&boehm_ops, (int)depth);
+#endif
+        ns[RCGC] = rcgc_run((int)depth, true, collections);
+        ns[RCGC_OFF] = rcgc_run((int)depth, false, collections);
+        if (r == 0) {
+            memset(collections, 0, sizeof collections);
+            continue;
+        }
+        gc_bench_push(&rows[MALLOC].samples, ns[MALLOC]);
+#if RCGC_BENCH_HAVE_BOEHM
+        gc_bench_push(&rows[BOEHM].samples, ns[BOEHM]);
+#endif
+        gc_bench_push(&rows[RCGC].samples, ns[RCGC]);
+        gc_bench_push(&rows[RCGC_OFF].samples, ns[RCGC_OFF]);
+    }
+
+    char title[256];
+    snprintf(title, sizeof title,
+             "bench/gc_trees: GCBench, long-lived depth %lld, stretch %lld, %.1fM nodes per run",
+             depth, depth + 2, (double)total_nodes((int)depth) / 1e6);
+    struct gc_bench_table table = {title, "ns/node", true};
+    gc_bench_table(&table, rows, ROWS, rows[BOEHM].samples.count > 0 ? BOEHM : MALLOC);
+    printf("collections per run, generations 0/1/2: rcgc %.0f/%.0f/%.0f",
+           (double)collections[0] / (double)runs, (double)collections[1] / (double)runs,
+           (double)collections[2] / (double)runs);
+    if (py_out[3].count > 0)
+        printf(", CPython %.0f/%.0f/%.0f", gc_bench_summary(&py_out[1]).median,
+               gc_bench_summary(&py_out[2]).median, gc_bench_summary(&py_out[3]).median);
+    printf("\n");
+    gc_bench_reproduce(argc, argv);
+    bench_result(gc_bench_summary(&rows[RCGC].samples).median, "ns/node", true);
+    rcgc_thread_detach();
+    return 0;
+}
