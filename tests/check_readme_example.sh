@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's embedding example is examples/embedding.c, word for word from
-# its first #include on (STYLE.md 14: samples come from built examples).
+# its first #include on: samples in documents come from built examples.
 set -euo pipefail
 source_dir=$1
 readme_block=$(awk '/^## Embedding it/{inside=1} inside && /^```c$/{grab=1; next} grab && /^```$/{exit} grab' "$source_dir/README.md")
