@@ -36,15 +36,15 @@
 
 static void gc_objects_are_tracked_from_creation(void **state) {
     (void)state;
-    rcgc_object *list = new_object(&list_type);
-    rcgc_object *var = rcgc_new_var(&list_type, sizeof(struct list) + 64);
+    rcgc_object *list = list_new();
+    rcgc_object *var = rcgc_new_var(&model_list_class.type, 256); /* a list with room to spare */
     assert_non_null(var);
     assert_true(rcgc_is_tracked(list));
     assert_true(rcgc_is_tracked(var));
     assert_true(in_generation(0, list));
     rcgc_decref(list);
     rcgc_decref(var);
-    assert_int_equal(atomic_load(&lists_released), 2);
+    assert_int_equal(atomic_load(&model_list_class.released), 2);
 }
 
 static void leaf_objects_are_never_tracked(void **state) {
@@ -57,7 +57,7 @@ static void leaf_objects_are_never_tracked(void **state) {
 
 static void untrack_and_track_are_idempotent(void **state) {
     (void)state;
-    rcgc_object *list = new_object(&list_type);
+    rcgc_object *list = list_new();
     rcgc_untrack(list);
     rcgc_untrack(list);
     assert_false(rcgc_is_tracked(list));
@@ -67,7 +67,7 @@ static void untrack_and_track_are_idempotent(void **state) {
     assert_true(rcgc_is_tracked(list));
     assert_true(in_generation(-1, list));
     rcgc_decref(list);
-    assert_int_equal(atomic_load(&lists_released), 1);
+    assert_int_equal(atomic_load(&model_list_class.released), 1);
 }
 
 static void track_leaf_body(void *arg) { rcgc_track(arg); }
@@ -154,23 +154,23 @@ static void traverse_reporting_a_reference_twice_is_reported(void **state) {
 static void deferred_cycle_is_freed_by_the_collection_that_finds_it(void **state) {
     (void)state;
     rcgc_object *list = new_self_cycle();
-    rcgc_object *inner = new_object(&list_type);
+    rcgc_object *inner = list_new();
     assert_int_equal(rcgc_set_rc_mode(list, RCGC_RC_DEFERRED), 0);
     assert_int_equal(rcgc_set_rc_mode(inner, RCGC_RC_DEFERRED), 0);
     list_append(list, inner); /* a deferred object hanging off the cycle */
     rcgc_decref(inner);
     rcgc_decref(list);
     assert_int_equal(rcgc_collect(2), 2); /* both unreachable */
-    assert_int_equal(atomic_load(&lists_released), 2);
+    assert_int_equal(atomic_load(&model_list_class.released), 2);
 }
 
 static void self_cycle_of_a_list_is_collected(void **state) {
     (void)state;
     rcgc_object *list = new_self_cycle();
     rcgc_decref(list);
-    assert_int_equal(atomic_load(&lists_released), 0); /* refcounting alone cannot */
+    assert_int_equal(atomic_load(&model_list_class.released), 0); /* refcounting alone cannot */
     assert_int_equal(rcgc_collect(2), 1);
-    assert_int_equal(atomic_load(&lists_released), 1);
+    assert_int_equal(atomic_load(&model_list_class.released), 1);
 }
 
 static void self_cycle_of_an_instance_is_collected(void **state) {
@@ -185,23 +185,24 @@ static void self_cycle_of_an_instance_is_collected(void **state) {
 
 static void self_cycle_of_a_dict_is_collected(void **state) {
     (void)state;
-    struct dict *d = (struct dict *)new_object(&dict_type);
-    d->name = str_new("self");
-    rcgc_incref(&d->head);
-    d->other = &d->head;
-    rcgc_decref(&d->head);
+    rcgc_object *d = model_dict_new(), *name = str_new("self");
+    assert_non_null(d);
+    assert_int_equal(model_dict_set(d, "name", name), 0);
+    rcgc_decref(name);
+    assert_int_equal(model_dict_set(d, "other", d), 0);
+    rcgc_decref(d);
     assert_int_equal(rcgc_collect(2), 1); /* the str is not a container: not counted */
-    assert_int_equal(atomic_load(&dicts_released), 1);
-    assert_int_equal(atomic_load(&strs_released), 1);
+    assert_int_equal(atomic_load(&model_dict_class.released), 1);
+    assert_int_equal(atomic_load(&model_str_class.released), 1);
 }
 
 static void collect_with_no_garbage_returns_0_and_frees_nothing(void **state) {
     (void)state;
     rcgc_object *list = new_self_cycle(); /* held by the host */
     assert_int_equal(rcgc_collect(2), 0);
-    assert_int_equal(atomic_load(&lists_released), 0);
+    assert_int_equal(atomic_load(&model_list_class.released), 0);
     assert_int_equal(rcgc_refcount(list), 2); /* the collector's work leaves counts as they were */
-    assert_ptr_equal(list_item(list, 0), list);
+    assert_ptr_equal(model_list_get(list, 0), list);
     rcgc_decref(list);
     assert_int_equal(rcgc_collect(2), 1);
 }
@@ -210,8 +211,8 @@ static void collect_with_no_garbage_returns_0_and_frees_nothing(void **state) {
 
 /* a = [1, 3]; b = [2, 4]; a.append(b); b.append(a) */
 static void make_seed_001_lists(rcgc_object **a, rcgc_object **b) {
-    *a = new_object(&list_type);
-    *b = new_object(&list_type);
+    *a = list_new();
+    *b = list_new();
     const char *const values[4] = {"1", "3", "2", "4"};
     for (int i = 0; i < 4; i++) {
         rcgc_object *value = str_new(values[i]);
@@ -228,10 +229,10 @@ static void two_list_cycle_with_both_dropped_is_collected(void **state) {
     make_seed_001_lists(&a, &b);
     rcgc_decref(a); /* del a */
     rcgc_decref(b); /* del b */
-    assert_int_equal(atomic_load(&lists_released), 0);
+    assert_int_equal(atomic_load(&model_list_class.released), 0);
     assert_int_equal(rcgc_collect(2), 2);
-    assert_int_equal(atomic_load(&lists_released), 2);
-    assert_int_equal(atomic_load(&strs_released), 4);
+    assert_int_equal(atomic_load(&model_list_class.released), 2);
+    assert_int_equal(atomic_load(&model_str_class.released), 4);
 }
 
 static void dropping_only_a_keeps_both_alive(void **state) {
@@ -240,21 +241,21 @@ static void dropping_only_a_keeps_both_alive(void **state) {
     make_seed_001_lists(&a, &b);
     rcgc_decref(a); /* del a: b still holds a */
     assert_int_equal(rcgc_collect(2), 0);
-    assert_int_equal(atomic_load(&lists_released), 0);
-    assert_int_equal(atomic_load(&strs_released), 0);
-    assert_ptr_equal(list_item(b, 2), a);
-    assert_ptr_equal(list_item(a, 2), b);
+    assert_int_equal(atomic_load(&model_list_class.released), 0);
+    assert_int_equal(atomic_load(&model_str_class.released), 0);
+    assert_ptr_equal(model_list_get(b, 2), a);
+    assert_ptr_equal(model_list_get(a, 2), b);
     assert_int_equal(rcgc_refcount(a), 1);
     assert_int_equal(rcgc_refcount(b), 2);
     rcgc_decref(b);
     assert_int_equal(rcgc_collect(2), 2);
-    assert_int_equal(atomic_load(&lists_released), 2);
-    assert_int_equal(atomic_load(&strs_released), 4);
+    assert_int_equal(atomic_load(&model_list_class.released), 2);
+    assert_int_equal(atomic_load(&model_str_class.released), 4);
 }
 
 static void cycle_reachable_from_a_live_object_survives(void **state) {
     (void)state;
-    rcgc_object *holder = new_object(&list_type);
+    rcgc_object *holder = list_new();
     rcgc_object *a = new_object(&instance_type), *b = new_object(&instance_type);
     set_other(a, b);
     set_other(b, a);
@@ -266,7 +267,7 @@ static void cycle_reachable_from_a_live_object_survives(void **state) {
     assert_ptr_equal(other_of(a), b);
     assert_ptr_equal(other_of(b), a);
     rcgc_decref(holder); /* dies by refcount; the cycle is garbage now */
-    assert_int_equal(atomic_load(&lists_released), 1);
+    assert_int_equal(atomic_load(&model_list_class.released), 1);
     assert_int_equal(rcgc_collect(2), 2);
     assert_int_equal(atomic_load(&instances_released), 2);
 }
@@ -318,7 +319,7 @@ static void garbage_cycle_through_a_deferred_object_is_collected(void **state) {
 
 static void immortal_object_keeps_its_cycle_alive(void **state) {
     (void)state;
-    rcgc_object *anchor = new_object(&list_type);
+    rcgc_object *anchor = list_new();
     assert_int_equal(rcgc_set_rc_mode(anchor, RCGC_RC_IMMORTAL), 0);
     rcgc_object *a = new_object(&instance_type);
     list_append(anchor, a);
@@ -328,23 +329,23 @@ static void immortal_object_keeps_its_cycle_alive(void **state) {
     assert_int_equal(atomic_load(&instances_released), 0);
     assert_ptr_equal(other_of(a), anchor);
     rcgc_untrack(anchor); /* immortal: never freed; empty it so a dies */
-    list_clear(anchor);
+    model_list_clear(anchor);
     assert_int_equal(atomic_load(&instances_released), 1);
-    assert_int_equal(atomic_load(&lists_released), 0);
+    assert_int_equal(atomic_load(&model_list_class.released), 0);
 }
 
 /* ------------------------------------------------------------ Generations */
 
 static void young_collection_keeps_objects_held_by_older_ones(void **state) {
     (void)state;
-    rcgc_object *old = new_object(&list_type);
+    rcgc_object *old = list_new();
     assert_int_equal(rcgc_collect(2), 0); /* old is in generation 2 now */
     rcgc_object *young = new_object(&instance_type);
     list_append(old, young);
     rcgc_decref(young);
     assert_int_equal(rcgc_collect(0), 0);
     assert_int_equal(atomic_load(&instances_released), 0);
-    assert_ptr_equal(list_item(old, 0), young);
+    assert_ptr_equal(model_list_get(old, 0), young);
     rcgc_decref(old);
     assert_int_equal(atomic_load(&instances_released), 1);
 }
@@ -355,9 +356,9 @@ static void young_collection_leaves_older_garbage_alone(void **state) {
     assert_int_equal(rcgc_collect(0), 0); /* survives into generation 1 */
     rcgc_decref(cycle);
     assert_int_equal(rcgc_collect(0), 0);
-    assert_int_equal(atomic_load(&lists_released), 0);
+    assert_int_equal(atomic_load(&model_list_class.released), 0);
     assert_int_equal(rcgc_collect(1), 1);
-    assert_int_equal(atomic_load(&lists_released), 1);
+    assert_int_equal(atomic_load(&model_list_class.released), 1);
 }
 
 static void cycle_spanning_two_generations_needs_the_older_one_collected(void **state) {
@@ -387,24 +388,24 @@ static void graph_ring_with_legacy_finalizers_goes_to_garbage(void **state) {
     for (size_t i = 0; i < 3; i++) {
         rcgc_object *entry = rcgc_garbage_get(i);
         assert_non_null(entry);
-        assert_ptr_equal(rcgc_type_of(entry), &graph_type);
+        assert_ptr_equal(rcgc_type_of(entry), &model_graph_class.type);
         rcgc_decref(entry);
     }
-    assert_int_equal(atomic_load(&graphs_released), 0);
-    assert_int_equal(atomic_load(&dicts_released), 0);
-    assert_int_equal(atomic_load(&strs_released), 0);
+    assert_int_equal(atomic_load(&model_graph_class.released), 0);
+    assert_int_equal(atomic_load(&model_dict_class.released), 0);
+    assert_int_equal(atomic_load(&model_str_class.released), 0);
     assert_int_equal(atomic_load(&graphs_finalized), 0);
     for (int i = 0; i < 3; i++) { /* not cleared: the ring is whole */
-        assert_ptr_equal(((struct graph *)graphs[i])->dict, dicts[i]);
-        assert_ptr_equal(((struct dict *)dicts[i])->other, graphs[(i + 1) % 3]);
+        assert_ptr_equal(model_instance_dict(graphs[i]), dicts[i]);
+        assert_ptr_equal(model_dict_get(dicts[i], "other"), graphs[(i + 1) % 3]);
     }
     break_graph_ring_from_the_garbage_list();
     assert_int_equal(rcgc_garbage_clear(), 3);
     assert_int_equal(rcgc_garbage_count(), 0);
     rcgc_collect(2);
-    assert_int_equal(atomic_load(&graphs_released), 3);
-    assert_int_equal(atomic_load(&dicts_released), 3);
-    assert_int_equal(atomic_load(&strs_released), 3);
+    assert_int_equal(atomic_load(&model_graph_class.released), 3);
+    assert_int_equal(atomic_load(&model_dict_class.released), 3);
+    assert_int_equal(atomic_load(&model_str_class.released), 3);
 }
 
 static void uncollectable_ring_is_listed_once(void **state) {
@@ -417,7 +418,7 @@ static void uncollectable_ring_is_listed_once(void **state) {
     break_graph_ring_from_the_garbage_list();
     rcgc_garbage_clear();
     rcgc_collect(2);
-    assert_int_equal(atomic_load(&graphs_released), 3);
+    assert_int_equal(atomic_load(&model_graph_class.released), 3);
 }
 
 static void garbage_get_returns_a_new_reference_and_erange_past_the_end(void **state) {
@@ -436,7 +437,7 @@ static void garbage_get_returns_a_new_reference_and_erange_past_the_end(void **s
     break_graph_ring_from_the_garbage_list();
     rcgc_garbage_clear();
     rcgc_collect(2);
-    assert_int_equal(atomic_load(&graphs_released), 3);
+    assert_int_equal(atomic_load(&model_graph_class.released), 3);
 }
 
 static void uncollectable_objects_are_counted_in_stats_and_callbacks(void **state) {
@@ -459,7 +460,7 @@ static void uncollectable_objects_are_counted_in_stats_and_callbacks(void **stat
     break_graph_ring_from_the_garbage_list();
     rcgc_garbage_clear();
     rcgc_collect(2);
-    assert_int_equal(atomic_load(&graphs_released), 3);
+    assert_int_equal(atomic_load(&model_graph_class.released), 3);
 }
 
 /* ---------------------------------------------------------------- PEP 442 */
@@ -547,9 +548,9 @@ static void finalizer_may_make_new_garbage_for_a_later_collection(void **state) 
     assert_int_equal(rcgc_collect(2), 2);
     phoenix_makes_garbage = false;
     assert_int_equal(atomic_load(&phoenixes_released), 2);
-    assert_int_equal(atomic_load(&lists_released), 0);
+    assert_int_equal(atomic_load(&model_list_class.released), 0);
     assert_int_equal(rcgc_collect(2), 2); /* one list per finalizer */
-    assert_int_equal(atomic_load(&lists_released), 2);
+    assert_int_equal(atomic_load(&model_list_class.released), 2);
 }
 
 /* ---------------------------------------------------------------- SAVEALL */
@@ -563,7 +564,7 @@ static void saveall_keeps_every_garbage_object_in_the_garbage_list(void **state)
     ptrdiff_t found = rcgc_collect(2);
     assert_int_equal(found, 2);
     assert_int_equal(rcgc_garbage_count(), (size_t)found);
-    assert_int_equal(atomic_load(&lists_released), 0);
+    assert_int_equal(atomic_load(&model_list_class.released), 0);
     bool seen_x = false, seen_y = false;
     for (size_t i = 0; i < 2; i++) {
         rcgc_object *entry = rcgc_garbage_get(i);
@@ -572,12 +573,12 @@ static void saveall_keeps_every_garbage_object_in_the_garbage_list(void **state)
         rcgc_decref(entry);
     }
     assert_true(seen_x && seen_y);
-    assert_ptr_equal(list_item(x, 0), x); /* not cleared */
+    assert_ptr_equal(model_list_get(x, 0), x); /* not cleared */
     rcgc_set_debug(0);
     assert_int_equal(rcgc_garbage_clear(), 2);
-    assert_int_equal(atomic_load(&lists_released), 0); /* still cycles */
+    assert_int_equal(atomic_load(&model_list_class.released), 0); /* still cycles */
     assert_int_equal(rcgc_collect(2), 2);
-    assert_int_equal(atomic_load(&lists_released), 2);
+    assert_int_equal(atomic_load(&model_list_class.released), 2);
 }
 
 static void debug_leak_lists_graphs_and_their_dicts_as_in_seed_001(void **state) {
@@ -608,8 +609,8 @@ static void debug_leak_lists_graphs_and_their_dicts_as_in_seed_001(void **state)
     break_graph_ring_from_the_garbage_list();
     assert_int_equal(rcgc_garbage_clear(), 6);
     rcgc_collect(2);
-    assert_int_equal(atomic_load(&graphs_released), 3);
-    assert_int_equal(atomic_load(&dicts_released), 3);
+    assert_int_equal(atomic_load(&model_graph_class.released), 3);
+    assert_int_equal(atomic_load(&model_dict_class.released), 3);
 }
 
 /* ---------------------------------------------------------- Large graphs */
@@ -649,11 +650,13 @@ static void chain_of_a_million_off_a_cycle_is_collected(void **state) {
     (void)state;
     rcgc_disable();
     rcgc_object *cycle = new_self_cycle();
-    ((struct list *)cycle)->items[1] = make_chain(MILLION);
+    rcgc_object *chain = make_chain(MILLION);
+    list_append(cycle, chain);
+    rcgc_decref(chain);
     rcgc_enable();
     rcgc_decref(cycle);
     assert_int_equal(rcgc_collect(2), MILLION + 1);
-    assert_int_equal(atomic_load(&lists_released), 1);
+    assert_int_equal(atomic_load(&model_list_class.released), 1);
     assert_int_equal(atomic_load(&instances_released), MILLION);
 }
 

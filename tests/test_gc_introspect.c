@@ -33,7 +33,7 @@
 
 static void survivors_move_to_older_generations(void **state) {
     (void)state;
-    rcgc_object *obj = new_object(&list_type);
+    rcgc_object *obj = list_new();
     assert_true(in_generation(0, obj));
     assert_false(in_generation(1, obj));
     assert_false(in_generation(2, obj));
@@ -62,7 +62,7 @@ static int drop_when_visited(rcgc_object *obj, void *arg) {
             d->objects[i] = NULL;
             rcgc_decref(obj);
             d->dropped++;
-            d->released_while_visiting += atomic_load(&lists_released);
+            d->released_while_visiting += atomic_load(&model_list_class.released);
         }
     }
     return 0;
@@ -70,11 +70,11 @@ static int drop_when_visited(rcgc_object *obj, void *arg) {
 
 static void get_objects_visitor_may_drop_the_last_host_reference(void **state) {
     (void)state;
-    struct dropper d = {.objects = {new_object(&list_type), new_object(&list_type)}};
+    struct dropper d = {.objects = {list_new(), list_new()}};
     assert_true(rcgc_get_objects(0, drop_when_visited, &d) >= 2);
     assert_int_equal(d.dropped, 2);
     assert_int_equal(d.released_while_visiting, 0); /* held by get_objects meanwhile */
-    assert_int_equal(atomic_load(&lists_released), 2);
+    assert_int_equal(atomic_load(&model_list_class.released), 2);
 }
 
 static void get_objects_of_a_bad_generation_fails_with_einval(void **state) {
@@ -92,10 +92,10 @@ static void get_objects_of_a_bad_generation_fails_with_einval(void **state) {
 static void get_referrers_visits_exactly_the_tracked_holders(void **state) {
     (void)state;
     rcgc_object *target = new_object(&instance_type);
-    rcgc_object *holder_list = new_object(&list_type);
+    rcgc_object *holder_list = list_new();
     rcgc_object *holder_instance = new_object(&instance_type);
-    rcgc_object *untracked_holder = new_object(&list_type);
-    rcgc_object *bystander = new_object(&list_type);
+    rcgc_object *untracked_holder = list_new();
+    rcgc_object *bystander = list_new();
     list_append(holder_list, target);
     set_other(holder_instance, target);
     list_append(untracked_holder, target);
@@ -116,17 +116,18 @@ static void get_referrers_visits_exactly_the_tracked_holders(void **state) {
     rcgc_decref(bystander);
     rcgc_decref(target);
     assert_int_equal(atomic_load(&instances_released), 2);
-    assert_int_equal(atomic_load(&lists_released), 3);
+    assert_int_equal(atomic_load(&model_list_class.released), 3);
 }
 
 static void get_referents_visits_what_traverse_reports(void **state) {
     (void)state;
-    rcgc_object *list = new_object(&list_type);
+    rcgc_object *list = list_new();
     rcgc_object *a = new_object(&instance_type), *leaf = str_new("x");
     list_append(list, a);
     list_append(list, leaf);
-    ((struct list *)list)->items[3] = list; /* a slot left NULL in between */
-    rcgc_incref(list);
+    list_append(list, leaf);
+    assert_int_equal(model_list_set(list, 2, NULL), 0); /* a slot left NULL in between */
+    list_append(list, list);
     struct visits v = {0};
     assert_int_equal(rcgc_get_referents(list, record_visit, &v), 3);
     assert_int_equal(v.count, 3);
@@ -140,7 +141,7 @@ static void get_referents_visits_what_traverse_reports(void **state) {
     rcgc_decref(leaf);
     rcgc_decref(list);
     assert_int_equal(rcgc_collect(2), 2);
-    assert_int_equal(atomic_load(&strs_released), 1);
+    assert_int_equal(atomic_load(&model_str_class.released), 1);
 }
 
 /* A search stops the walk once it finds what it looks for. */
@@ -164,7 +165,7 @@ static void walks_stop_when_the_visitor_says_so(void **state) {
     assert_int_equal((size_t)visited_count, stop.visits);
     assert_true(stop.visits < 100); /* not every object: it stopped */
 
-    rcgc_object *list = new_object(&list_type);
+    rcgc_object *list = list_new();
     for (int i = 0; i < 3; i++)
         list_append(list, kept[i]);
     stop = (struct stop_at){.wanted = kept[1]};

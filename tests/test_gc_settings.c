@@ -187,11 +187,11 @@ static void objects_dying_by_count_do_not_grow_the_young_table(void **state) {
     struct rcgc_raw_stats before, after;
     rcgc_raw_stats(&before);
     for (int i = 0; i < 1000000; i++)
-        rcgc_decref(new_object(&list_type));
+        rcgc_decref(list_new());
     rcgc_raw_stats(&after);
     /* A million slots are about a thousand 8 KiB chunks. */
     assert_true((after.mallocs - after.frees) - (before.mallocs - before.frees) < 64);
-    assert_int_equal(atomic_load(&lists_released), 1000000);
+    assert_int_equal(atomic_load(&model_list_class.released), 1000000);
 }
 
 static void lower_threshold0_collects_sooner(void **state) {
@@ -219,10 +219,10 @@ static void automatic_collection_frees_garbage_cycles(void **state) {
     (void)state;
     rcgc_set_threshold(100, 10, 10);
     make_garbage_self_cycles(1000); /* never an explicit collect */
-    assert_true(atomic_load(&lists_released) >= 800);
+    assert_true(atomic_load(&model_list_class.released) >= 800);
     rcgc_set_threshold(700, 10, 10);
     rcgc_collect(2);
-    assert_int_equal(atomic_load(&lists_released), 1000);
+    assert_int_equal(atomic_load(&model_list_class.released), 1000);
 }
 
 /* ----------------------------------------------------------- Debug output */
@@ -310,7 +310,7 @@ static void debug_collectable_names_each_collected_object(void **state) {
     assert_ptr_equal(found[0], y);
     assert_null(strstr(out.text, "uncollectable"));
     free(out.text);
-    assert_int_equal(atomic_load(&lists_released), 1);
+    assert_int_equal(atomic_load(&model_list_class.released), 1);
     assert_int_equal(atomic_load(&instances_released), 1);
 }
 
@@ -338,11 +338,11 @@ static void debug_uncollectable_names_graphs_and_what_they_reach(void **state) {
     assert_null(strstr(out.text, "gc: collectable"));
     assert_int_equal(rcgc_garbage_count(), 3); /* UNCOLLECTABLE alone does not save all */
     free(out.text);
-    assert_int_equal(atomic_load(&lists_released), 1);
+    assert_int_equal(atomic_load(&model_list_class.released), 1);
     break_graph_ring_from_the_garbage_list();
     rcgc_garbage_clear();
     rcgc_collect(2);
-    assert_int_equal(atomic_load(&graphs_released), 3);
+    assert_int_equal(atomic_load(&model_graph_class.released), 3);
 }
 
 /* -------------------------------------------------------------- Callbacks */
@@ -406,7 +406,7 @@ static void collect_from_a_callback_returns_0(void **state) {
     assert_int_equal(rcgc_callback_remove(record_callback, &recorded), 0);
     assert_int_equal(recorded.count, 2); /* the nested call started no collection */
     assert_int_equal(recorded.collect_result, 0);
-    assert_int_equal(atomic_load(&lists_released), 1);
+    assert_int_equal(atomic_load(&model_list_class.released), 1);
 }
 
 /* ------------------------------------------------------------- Statistics */
@@ -483,7 +483,7 @@ static void debug_flags_are_read_from_rcgc_debug(void **state) {
 
 static void frozen_objects_are_left_out_until_unfrozen(void **state) {
     (void)state;
-    rcgc_object *live = new_object(&list_type);
+    rcgc_object *live = list_new();
     rcgc_object *cycle = new_self_cycle();
     rcgc_decref(cycle); /* garbage, but frozen below */
     size_t tracked = objects_in_generation(-1);
@@ -494,12 +494,12 @@ static void frozen_objects_are_left_out_until_unfrozen(void **state) {
     assert_count(0, 0, 0);
     assert_false(in_generation(-1, live)); /* the permanent generation is not listed */
     assert_int_equal(rcgc_collect(2), 0);
-    assert_int_equal(atomic_load(&lists_released), 0);
+    assert_int_equal(atomic_load(&model_list_class.released), 0);
     rcgc_unfreeze();
     assert_int_equal(rcgc_get_freeze_count(), 0);
     assert_true(in_generation(2, live));
     assert_int_equal(rcgc_collect(2), 1);
-    assert_int_equal(atomic_load(&lists_released), 1);
+    assert_int_equal(atomic_load(&model_list_class.released), 1);
     rcgc_decref(live);
 }
 

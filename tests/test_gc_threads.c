@@ -101,7 +101,7 @@ static void collect_from_an_unattached_thread_frees_another_threads_cycle(void *
     rcgc_blocking_end();
     assert_int_equal(found, 1);
     rcgc_safepoint(); /* the list is ours: the collector's decrement was queued to us */
-    assert_int_equal(atomic_load(&lists_released), 1);
+    assert_int_equal(atomic_load(&model_list_class.released), 1);
 }
 
 struct blocked_reader {
@@ -131,7 +131,7 @@ static void blocked_thread_does_not_hold_up_a_collection(void **state) {
         sched_yield();
     make_garbage_self_cycles(1);
     assert_int_equal(rcgc_collect(2), 1); /* would hang if it waited for the reader */
-    assert_int_equal(atomic_load(&lists_released), 1);
+    assert_int_equal(atomic_load(&model_list_class.released), 1);
     assert_int_equal(write(reader.fds[1], "x", 1), 1);
     void *got = NULL;
     rcgc_blocking_begin();

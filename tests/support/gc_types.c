@@ -16,36 +16,7 @@
 /* ------------------------------------------------------------- Test types */
 
 /* How many objects of each type died; reset before every test. */
-_Atomic long lists_released, instances_released, dicts_released, strs_released, graphs_released,
-    phoenixes_released;
-
-static void list_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg) {
-    struct list *l = (struct list *)self;
-    for (int i = 0; i < LIST_CAPACITY; i++)
-        if (l->items[i] != NULL)
-            visit(l->items[i], arg);
-}
-
-void list_clear(rcgc_object *self) {
-    struct list *l = (struct list *)self;
-    for (int i = 0; i < LIST_CAPACITY; i++) {
-        rcgc_object *item = l->items[i];
-        l->items[i] = NULL;
-        rcgc_xdecref(item);
-    }
-}
-
-static void list_release(rcgc_object *self) {
-    (void)self;
-    atomic_fetch_add(&lists_released, 1);
-}
-
-const rcgc_type list_type = {.name = "list",
-                             .size = sizeof(struct list),
-                             .flags = RCGC_TYPE_GC,
-                             .traverse = list_traverse,
-                             .clear = list_clear,
-                             .release = list_release};
+_Atomic long instances_released, phoenixes_released;
 
 static void instance_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg) {
     struct instance *in = (struct instance *)self;
@@ -72,74 +43,13 @@ const rcgc_type instance_type = {.name = "instance",
                                  .clear = instance_clear,
                                  .release = instance_release};
 
-static void dict_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg) {
-    struct dict *d = (struct dict *)self;
-    if (d->name != NULL)
-        visit(d->name, arg);
-    if (d->other != NULL)
-        visit(d->other, arg);
-}
-
-static void dict_clear(rcgc_object *self) {
-    struct dict *d = (struct dict *)self;
-    rcgc_object *name = d->name, *other = d->other;
-    d->name = NULL;
-    d->other = NULL;
-    rcgc_xdecref(name);
-    rcgc_xdecref(other);
-}
-
-static void dict_release(rcgc_object *self) {
-    (void)self;
-    atomic_fetch_add(&dicts_released, 1);
-}
-
-const rcgc_type dict_type = {.name = "dict",
-                             .size = sizeof(struct dict),
-                             .flags = RCGC_TYPE_GC,
-                             .traverse = dict_traverse,
-                             .clear = dict_clear,
-                             .release = dict_release};
-
-static void str_release(rcgc_object *self) {
-    (void)self;
-    atomic_fetch_add(&strs_released, 1);
-}
-
-const rcgc_type str_type = {.name = "str", .size = sizeof(struct str), .release = str_release};
-
 _Atomic long graphs_finalized;
 
-static void graph_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg) {
-    struct graph *g = (struct graph *)self;
-    if (g->dict != NULL)
-        visit(g->dict, arg);
-}
-
-static void graph_clear(rcgc_object *self) {
-    struct graph *g = (struct graph *)self;
-    rcgc_object *dict = g->dict;
-    g->dict = NULL;
-    rcgc_xdecref(dict);
-}
-
-static void graph_finalize(rcgc_object *self) {
+/* Graph's __del__ for the tests: counted, not printed. */
+static void count_graph_del(rcgc_object *self) {
     (void)self;
     atomic_fetch_add(&graphs_finalized, 1);
 }
-
-static void graph_release(rcgc_object *self) {
-    (void)self;
-    atomic_fetch_add(&graphs_released, 1);
-}
-
-const rcgc_type graph_type = {.name = "Graph",
-                              .size = sizeof(struct graph),
-                              .flags = RCGC_TYPE_GC | RCGC_TYPE_LEGACY_FINALIZER,
-                              .traverse = graph_traverse,
-                              .clear = graph_clear,
-                              .finalize = graph_finalize,
-                              .release = graph_release};
 
 /* "phoenix": an instance with a PEP 442 finalizer that records what it saw
  * and, when asked, resurrects its object into `resurrected`. */
@@ -157,12 +67,9 @@ static void phoenix_finalize(rcgc_object *self) {
     if (phoenix_collects)
         collect_from_finalizer = rcgc_collect(RCGC_GENERATIONS - 1);
     if (phoenix_makes_garbage) { /* a list holding itself, dropped */
-        struct list *l = (struct list *)rcgc_new(&list_type);
-        if (l != NULL) {
-            rcgc_incref(&l->head);
-            l->items[0] = &l->head;
-            rcgc_decref(&l->head);
-        }
+        rcgc_object *list = model_list_new();
+        if (list != NULL && model_list_append(list, list) == 0)
+            rcgc_decref(list);
     }
     if (phoenix_resurrects && resurrected == NULL) {
         rcgc_incref(self);
@@ -192,19 +99,15 @@ rcgc_object *new_object(const rcgc_type *type) {
 }
 
 /* list.append(item): the list takes a new reference. */
-void list_append(rcgc_object *list, rcgc_object *item) {
-    struct list *l = (struct list *)list;
-    for (int i = 0; i < LIST_CAPACITY; i++) {
-        if (l->items[i] == NULL) {
-            rcgc_incref(item);
-            l->items[i] = item;
-            return;
-        }
-    }
-    fail_msg("list %p is full", (void *)list);
+rcgc_object *list_new(void) {
+    rcgc_object *list = model_list_new();
+    assert_non_null(list);
+    return list;
 }
 
-rcgc_object *list_item(rcgc_object *list, int index) { return ((struct list *)list)->items[index]; }
+void list_append(rcgc_object *list, rcgc_object *item) {
+    assert_int_equal(model_list_append(list, item), 0);
+}
 
 /* obj.other = other, for instances and phoenixes. */
 void set_other(rcgc_object *obj, rcgc_object *other) {
@@ -219,28 +122,9 @@ void set_other(rcgc_object *obj, rcgc_object *other) {
 rcgc_object *other_of(rcgc_object *obj) { return ((struct instance *)obj)->other; }
 
 rcgc_object *str_new(const char *text) {
-    struct str *s = (struct str *)new_object(&str_type);
-    snprintf(s->text, sizeof s->text, "%s", text);
-    return &s->head;
-}
-
-/* Graph(name): a Graph whose dict holds the name and, later, the next one. */
-rcgc_object *graph_new(const char *name) {
-    struct graph *g = (struct graph *)new_object(&graph_type);
-    struct dict *d = (struct dict *)new_object(&dict_type);
-    d->name = str_new(name); /* the new references move into the fields */
-    g->dict = &d->head;
-    return &g->head;
-}
-
-/* graph.set_next(next): graph.__dict__['other'] = next (NULL for None). */
-void graph_set_next(rcgc_object *graph, rcgc_object *next) {
-    struct dict *d = (struct dict *)((struct graph *)graph)->dict;
-    rcgc_object *old = d->other;
-    if (next != NULL)
-        rcgc_incref(next);
-    d->other = next;
-    rcgc_xdecref(old);
+    rcgc_object *str = model_str_new(text);
+    assert_non_null(str);
+    return str;
 }
 
 /* Seed 001's demo: one->two->three->one, each link through a dict; the
@@ -248,11 +132,12 @@ void graph_set_next(rcgc_object *graph, rcgc_object *next) {
 void make_graph_ring(rcgc_object *graphs[3], rcgc_object *dicts[3]) {
     static const char *const names[3] = {"one", "two", "three"};
     for (int i = 0; i < 3; i++) {
-        graphs[i] = graph_new(names[i]);
-        dicts[i] = ((struct graph *)graphs[i])->dict;
+        graphs[i] = model_graph_new(names[i]);
+        assert_non_null(graphs[i]);
+        dicts[i] = model_instance_dict(graphs[i]);
     }
     for (int i = 0; i < 3; i++)
-        graph_set_next(graphs[i], graphs[(i + 1) % 3]);
+        assert_int_equal(model_graph_set_next(graphs[i], graphs[(i + 1) % 3]), 0);
     for (int i = 0; i < 3; i++)
         rcgc_decref(graphs[i]);
 }
@@ -263,9 +148,9 @@ void break_graph_ring_from_the_garbage_list(void) {
     for (size_t i = 0; i < rcgc_garbage_count(); i++) {
         rcgc_object *entry = rcgc_garbage_get(i);
         assert_non_null(entry);
-        bool is_graph = rcgc_type_of(entry) == &graph_type;
+        bool is_graph = model_class_of(entry) == &model_graph_class;
         if (is_graph)
-            graph_set_next(entry, NULL);
+            assert_int_equal(model_graph_set_next(entry, NULL), 0);
         rcgc_decref(entry);
         if (is_graph)
             return;
@@ -275,7 +160,7 @@ void break_graph_ring_from_the_garbage_list(void) {
 
 /* A list holding itself, still with the host's reference. */
 rcgc_object *new_self_cycle(void) {
-    rcgc_object *list = new_object(&list_type);
+    rcgc_object *list = list_new();
     list_append(list, list);
     return list;
 }
@@ -407,11 +292,12 @@ int start_from_a_full_collection(void **state) {
     rcgc_collect(2);
     rcgc_garbage_clear();
     rcgc_collect(2);
-    atomic_store(&lists_released, 0);
+    model_class *const model_classes[] = {&model_list_class, &model_dict_class, &model_str_class,
+                                          &model_graph_class};
+    for (size_t i = 0; i < sizeof model_classes / sizeof model_classes[0]; i++)
+        model_reset_counts(model_classes[i]);
+    model_graph_class.del = count_graph_del;
     atomic_store(&instances_released, 0);
-    atomic_store(&dicts_released, 0);
-    atomic_store(&strs_released, 0);
-    atomic_store(&graphs_released, 0);
     atomic_store(&phoenixes_released, 0);
     atomic_store(&graphs_finalized, 0);
     atomic_store(&phoenixes_finalized, 0);

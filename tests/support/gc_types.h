@@ -1,6 +1,6 @@
 /* tests/support/gc_types.h - what the collector's tests share: the test
- * types (list, instance, dict, str, Graph, phoenix) with counters of their
- * deaths, helpers that build seed 001's graphs, visitors for the walks,
+ * types (the object model's list, dict, str and Graph; the tests' own
+ * instance and phoenix) with counters of their deaths, helpers that build seed 001's graphs, visitors for the walks,
  * debug output captured in memory, recorded callbacks, and the fixture
  * every collector test starts from.
  *
@@ -12,6 +12,8 @@
 #ifndef RCGC_TEST_GC_TYPES_H
 #define RCGC_TEST_GC_TYPES_H
 
+#include "model.h"
+
 #include <rcgc.h>
 
 #include <stdatomic.h>
@@ -21,51 +23,25 @@
 
 /* ------------------------------------------------------------- Test types */
 
-/* How many objects of each type died; reset before every test. */
-extern _Atomic long lists_released, instances_released, dicts_released, strs_released,
-    graphs_released, phoenixes_released;
-
-/* "list": a container of up to LIST_CAPACITY references. */
-enum { LIST_CAPACITY = 4 };
-
-struct list {
-    rcgc_object head;
-    rcgc_object *items[LIST_CAPACITY];
-};
-
-/* "instance": an object with one attribute, `other`. "phoenix" shares the
- * layout and adds a PEP 442 finalizer. */
+/* Lists, dicts, strs and seed 001's Graph come from the example object
+ * model (examples/model/model.h), whose classes count their deaths
+ * (model_list_class.released, ...); the fixture zeroes those counts and
+ * gives Graph a __del__ that counts in graphs_finalized instead of
+ * printing. Two types are the tests' own: "instance", a container with
+ * one reference slot, `other` (a class with __slots__ = ('other',), so an
+ * object and its one edge without an attribute dict), and "phoenix", the
+ * same layout with a PEP 442 finalizer that records what it saw and, when
+ * asked, resurrects its object into `resurrected`, collects, or makes new
+ * garbage. */
 struct instance {
     rcgc_object head;
     rcgc_object *other;
 };
 
-/* "dict": an instance's attribute dictionary, {'name': str, 'other': obj}. */
-struct dict {
-    rcgc_object head;
-    rcgc_object *name;
-    rcgc_object *other;
-};
+extern const rcgc_type instance_type, phoenix_type;
 
-/* "str": a leaf that holds no references; not a container, never tracked. */
-struct str {
-    rcgc_object head;
-    char text[16];
-};
-
-/* "Graph": a Python class with __del__: a legacy finalizer, its
- * attributes in a dict of its own. */
-struct graph {
-    rcgc_object head;
-    rcgc_object *dict;
-};
-
-/* "list", "instance", "dict" and "str" are plain containers and a leaf;
- * "Graph" (seed 001's class with __del__) has a legacy finalizer and its
- * attributes in a dict; "phoenix" is an instance with a PEP 442
- * finalizer that records what it saw and, when asked, resurrects its
- * object into `resurrected`, collects, or makes new garbage. */
-extern const rcgc_type list_type, instance_type, dict_type, str_type, graph_type, phoenix_type;
+/* How many instances and phoenixes died; reset before every test. */
+extern _Atomic long instances_released, phoenixes_released;
 
 extern _Atomic long graphs_finalized;
 extern _Atomic long phoenixes_finalized, finalized_flag_seen_inside, other_seen_inside;
@@ -77,21 +53,18 @@ extern ptrdiff_t collect_from_finalizer;
 
 /* rcgc_new, failing the test on NULL. */
 rcgc_object *new_object(const rcgc_type *type);
-/* list.append(item): the list takes a new reference. */
+/* [], failing the test on NULL. */
+rcgc_object *list_new(void);
+/* list.append(item), failing the test on ENOMEM. */
 void list_append(rcgc_object *list, rcgc_object *item);
-rcgc_object *list_item(rcgc_object *list, int index);
-/* del list[:]: the list type's clear hook. */
-void list_clear(rcgc_object *self);
 /* obj.other = other, for instances and phoenixes. */
 void set_other(rcgc_object *obj, rcgc_object *other);
 rcgc_object *other_of(rcgc_object *obj);
+/* A str, failing the test on NULL. */
 rcgc_object *str_new(const char *text);
-/* Graph(name): a Graph whose dict holds the name and, later, the next one. */
-rcgc_object *graph_new(const char *name);
-/* graph.set_next(next): graph.__dict__['other'] = next (NULL for None). */
-void graph_set_next(rcgc_object *graph, rcgc_object *next);
-/* Seed 001's demo: one->two->three->one, each link through a dict; the
- * host's references are dropped, so six containers are garbage. */
+/* Seed 001's demo: one->two->three->one, each link through a Graph's
+ * attribute dict; the host's references are dropped, so six containers
+ * are garbage. */
 void make_graph_ring(rcgc_object *graphs[3], rcgc_object *dicts[3]);
 /* What the seed does afterwards: gc.garbage[i].set_next(None) on a Graph,
  * then `del gc.garbage[:]`. */
