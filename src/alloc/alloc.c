@@ -156,12 +156,18 @@ void rcgc_free(void *ptr) {
 
 /* ------------------------------------------------------- calloc, realloc */
 
+/* Out of line, so that keeping @total for the hook across the call does
+ * not make rcgc_calloc save registers on its every path. */
+RCGC_NOINLINE static void *calloc_large(size_t total) {
+    return reported(rcgc__large_malloc(total, 0, true), total);
+}
+
 void *rcgc_calloc(size_t count, size_t size) {
     size_t total;
     if (RCGC_UNLIKELY(__builtin_mul_overflow(count, size, &total)))
         return rcgc__fail(ENOMEM);
     if (total > RCGC_POOL_BLOCK_MAX && total <= RCGC_LARGE_MAX)
-        return reported(rcgc__large_malloc(total, 0, true), total);
+        return calloc_large(total);
     void *block = rcgc_malloc(total);
     /* Huge mappings are fresh from the kernel: already zero. */
     if (block != NULL && total <= RCGC_POOL_BLOCK_MAX)

@@ -196,7 +196,7 @@ struct gc_table *rcgc__gc_table_of(const rcgc_object *obj, unsigned gen) {
 
 /* Empty @obj's slot in the table of generation @gen; the caller clears
  * the generation bits. */
-static void untrack_slot(rcgc_object *obj, unsigned gen) {
+static inline __attribute__((always_inline)) void untrack_slot(rcgc_object *obj, unsigned gen) {
     struct gc_table *table = rcgc__gc_table_of(obj, gen);
     if (table != NULL) {
         uint32_t slot = atomic_load_explicit(&obj->ob_gc_slot, memory_order_relaxed);
