@@ -15,6 +15,8 @@
 #include <rcgc.h>
 
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
@@ -239,6 +241,36 @@ static void removal_restores_the_fast_path(void **state) {
     assert_int_equal(rcgc__my_own_heap->mallocs_slow, slow_before);
 }
 
+/* A fork while another thread is inside the hook leaves the child a hook
+ * it can remove (nothing waits for a call on a thread the child lacks)
+ * and install again. */
+static void fork_child_can_remove_and_install_the_hook(void **state) {
+    (void)state;
+    atomic_store(&seen.slow, true);
+    rcgc__alloc_hook_set(&counting_hook);
+    pthread_t thread;
+    pthread_create(&thread, NULL, allocate_once, NULL);
+    while (!atomic_load(&seen.in_call))
+        sched_yield();
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(10); /* a hang fails the test by SIGALRM */
+        atomic_store(&seen.slow, false);
+        rcgc__alloc_hook_set(NULL);
+        rcgc__alloc_hook_set(&counting_hook);
+        long before = seen.allocs;
+        rcgc_free(rcgc_malloc(100));
+        rcgc__alloc_hook_set(NULL);
+        _exit(seen.allocs == before + 1 ? 0 : 3);
+    }
+    assert_true(pid > 0);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    pthread_join(thread, NULL);
+}
+
 int main(void) {
 #define HOOK_TEST(name) cmocka_unit_test_setup_teardown(name, reset, unhook)
     const struct CMUnitTest tests[] = {
@@ -248,6 +280,7 @@ int main(void) {
         HOOK_TEST(threads_old_and_new_are_reported),
         HOOK_TEST(removal_waits_for_a_running_call),
         HOOK_TEST(removal_restores_the_fast_path),
+        HOOK_TEST(fork_child_can_remove_and_install_the_hook),
     };
 #undef HOOK_TEST
     return cmocka_run_group_tests_name("alloc_hook", tests, NULL, NULL);

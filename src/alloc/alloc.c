@@ -259,9 +259,18 @@ void rcgc_heap_collect(bool force) { rcgc__heap_collect_owner(force); }
 
 /* fork(): the child can allocate at once, and pools of threads that did not
  * survive the fork become adoptable. */
-static void fork_prepare(void) { rcgc__heap_fork_prepare(); }
-static void fork_parent(void) { rcgc__heap_fork_parent(); }
-static void fork_child(void) { rcgc__heap_fork_child(); }
+static void fork_prepare(void) {
+    rcgc__alloc_hook_fork_prepare(); /* before the heap list, as installs take them */
+    rcgc__heap_fork_prepare();
+}
+static void fork_parent(void) {
+    rcgc__heap_fork_parent();
+    rcgc__alloc_hook_fork_parent();
+}
+static void fork_child(void) {
+    rcgc__heap_fork_child();
+    rcgc__alloc_hook_fork_child();
+}
 
 __attribute__((constructor)) static void register_fork_handlers(void) {
     pthread_atfork(fork_prepare, fork_parent, fork_child);

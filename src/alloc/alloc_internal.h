@@ -494,6 +494,12 @@ extern _Atomic bool rcgc__alloc_hooked;
 void rcgc__alloc_hook_note_alloc(void *ptr, size_t size);
 void rcgc__alloc_hook_note_free(void *ptr);
 
+/* fork(): the install mutex is held across it, so the child can install
+ * and remove hooks; the child forgets calls running on threads it lacks. */
+void rcgc__alloc_hook_fork_prepare(void);
+void rcgc__alloc_hook_fork_parent(void);
+void rcgc__alloc_hook_fork_child(void);
+
 static inline bool rcgc__alloc_is_hooked(void) {
     return RCGC_UNLIKELY(atomic_load_explicit(&rcgc__alloc_hooked, memory_order_relaxed));
 }

@@ -69,3 +69,12 @@ void rcgc__alloc_hook_note_free(void *ptr) {
         hook->on_free(ptr, hook->arg);
     hook_leave();
 }
+
+void rcgc__alloc_hook_fork_prepare(void) { pthread_mutex_lock(&set_mutex); }
+
+void rcgc__alloc_hook_fork_parent(void) { pthread_mutex_unlock(&set_mutex); }
+
+void rcgc__alloc_hook_fork_child(void) {
+    atomic_store_explicit(&calls_running, inside_hook ? 1 : 0, memory_order_relaxed);
+    pthread_mutex_unlock(&set_mutex);
+}
