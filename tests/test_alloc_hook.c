@@ -212,16 +212,23 @@ static void *allocate_once(void *arg) {
     return NULL;
 }
 
-/* Removal returns only after a call into the hook already running ends,
- * so the remover may then free what the hook uses. */
-static void removal_waits_for_a_running_call(void **state) {
-    (void)state;
+/* Install the slow-reporting hook and start a thread whose allocation is
+ * inside it when this returns. */
+static pthread_t start_a_call_inside_the_hook(void) {
     atomic_store(&seen.slow, true);
     rcgc__alloc_hook_set(&counting_hook);
     pthread_t thread;
     pthread_create(&thread, NULL, allocate_once, NULL);
     while (!atomic_load(&seen.in_call))
         sched_yield();
+    return thread;
+}
+
+/* Removal returns only after a call into the hook already running ends,
+ * so the remover may then free what the hook uses. */
+static void removal_waits_for_a_running_call(void **state) {
+    (void)state;
+    pthread_t thread = start_a_call_inside_the_hook();
     rcgc__alloc_hook_set(NULL);
     assert_true(atomic_load(&seen.call_finished));
     pthread_join(thread, NULL);
@@ -246,12 +253,7 @@ static void removal_restores_the_fast_path(void **state) {
  * and install again. */
 static void fork_child_can_remove_and_install_the_hook(void **state) {
     (void)state;
-    atomic_store(&seen.slow, true);
-    rcgc__alloc_hook_set(&counting_hook);
-    pthread_t thread;
-    pthread_create(&thread, NULL, allocate_once, NULL);
-    while (!atomic_load(&seen.in_call))
-        sched_yield();
+    pthread_t thread = start_a_call_inside_the_hook();
     pid_t pid = fork();
     if (pid == 0) {
         alarm(10); /* a hang fails the test by SIGALRM */

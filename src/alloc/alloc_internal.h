@@ -482,15 +482,17 @@ static inline struct heap *rcgc__fast_heap(void) {
 extern _Thread_local struct heap *rcgc__my_own_heap __attribute__((tls_model("initial-exec")));
 
 /* Point every attached heap's thread at the empty heap (@divert), or back
- * at its own heap; new heaps follow suit until the next call. Takes
- * heap_list_mutex. */
+ * at its own heap. Takes heap_list_mutex; the hook is installed (or
+ * removed) before the call, and heaps attached later follow it. */
 void rcgc__heap_divert_all(bool divert);
 
 /* ------------------------------------------------------------------- Hook */
 
-/* True while an allocation hook is installed (hook.c); the slow paths
- * test it and report through these two. */
-extern _Atomic bool rcgc__alloc_hooked;
+/* The installed allocation hook (hook.c), NULL when there is none: the
+ * one record of whether allocations are reported. The slow paths test it
+ * and report through these two. */
+struct rcgc__alloc_hook;
+extern const struct rcgc__alloc_hook *_Atomic rcgc__alloc_hook_installed;
 void rcgc__alloc_hook_note_alloc(void *ptr, size_t size);
 void rcgc__alloc_hook_note_free(void *ptr);
 
@@ -501,7 +503,8 @@ void rcgc__alloc_hook_fork_parent(void);
 void rcgc__alloc_hook_fork_child(void);
 
 static inline bool rcgc__alloc_is_hooked(void) {
-    return RCGC_UNLIKELY(atomic_load_explicit(&rcgc__alloc_hooked, memory_order_relaxed));
+    return RCGC_UNLIKELY(atomic_load_explicit(&rcgc__alloc_hook_installed, memory_order_relaxed) !=
+                         NULL);
 }
 
 /* The slow half of rcgc_malloc for pool sizes: attaches a heap if needed,

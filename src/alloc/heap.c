@@ -45,7 +45,6 @@ _Thread_local struct heap *rcgc__my_own_heap __attribute__((tls_model("initial-e
 
 static pthread_mutex_t heap_list_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct heap *all_heaps; /* heap_list_mutex */
-static bool heaps_diverted;    /* heap_list_mutex: a hook is installed */
 
 static pthread_mutex_t abandoned_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct pool *abandoned;           /* abandoned_mutex; linked by next */
@@ -202,11 +201,12 @@ static struct heap *heap_attach(void) {
     }
     pthread_setspecific(heap_key, heap);
     rcgc__my_own_heap = heap;
-    /* Under the mutex, so a hook installed meanwhile diverts this thread
-     * too, and its write is not lost to ours. */
+    /* Under the mutex, so that a hook installed or removed meanwhile either
+     * reaches this thread through its slot or is seen here, and its write
+     * is not lost to ours. */
     pthread_mutex_lock(&heap_list_mutex);
     heap->my_heap_slot = thread_exiting ? NULL : &rcgc__my_heap;
-    bool divert = heaps_diverted && !thread_exiting;
+    bool divert = rcgc__alloc_is_hooked() && !thread_exiting;
     atomic_store_explicit(&rcgc__my_heap, divert ? &no_heap : heap, memory_order_relaxed);
     pthread_mutex_unlock(&heap_list_mutex);
     return heap;
@@ -214,7 +214,6 @@ static struct heap *heap_attach(void) {
 
 void rcgc__heap_divert_all(bool divert) {
     pthread_mutex_lock(&heap_list_mutex);
-    heaps_diverted = divert;
     for (struct heap *heap = all_heaps; heap != NULL; heap = heap->next_heap)
         if (heap->in_use && heap->my_heap_slot != NULL)
             atomic_store_explicit(heap->my_heap_slot, divert ? &no_heap : heap,

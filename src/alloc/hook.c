@@ -15,17 +15,14 @@
 #include <pthread.h>
 #include <sched.h>
 
-_Atomic bool rcgc__alloc_hooked;
-
-static const struct rcgc__alloc_hook *_Atomic installed;
+const struct rcgc__alloc_hook *_Atomic rcgc__alloc_hook_installed;
 static _Atomic unsigned long calls_running;
 static pthread_mutex_t set_mutex = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local bool inside_hook;
 
 void rcgc__alloc_hook_set(const struct rcgc__alloc_hook *hook) {
     pthread_mutex_lock(&set_mutex);
-    atomic_store_explicit(&installed, hook, memory_order_seq_cst);
-    atomic_store_explicit(&rcgc__alloc_hooked, hook != NULL, memory_order_seq_cst);
+    atomic_store_explicit(&rcgc__alloc_hook_installed, hook, memory_order_seq_cst);
     rcgc__heap_divert_all(hook != NULL);
     while (hook == NULL && atomic_load_explicit(&calls_running, memory_order_seq_cst) != 0)
         sched_yield();
@@ -38,7 +35,8 @@ static const struct rcgc__alloc_hook *hook_enter(void) {
     if (inside_hook)
         return NULL;
     atomic_fetch_add_explicit(&calls_running, 1, memory_order_seq_cst);
-    const struct rcgc__alloc_hook *hook = atomic_load_explicit(&installed, memory_order_seq_cst);
+    const struct rcgc__alloc_hook *hook =
+        atomic_load_explicit(&rcgc__alloc_hook_installed, memory_order_seq_cst);
     if (hook == NULL) {
         atomic_fetch_sub_explicit(&calls_running, 1, memory_order_release);
         return NULL;
