@@ -2,7 +2,7 @@
  * only: what gets collected and what survives, and finalizers. Tracking;
  * self-cycles; two lists holding each other with and without outside
  * references (a = []; b = []; a.append(b); b.append(a)); every counting
- * mode; generations; seed 001's Graph ring with a legacy finalizer in the
+ * mode; generations; a ring of Graphs with a legacy finalizer in the
  * garbage list; PEP 442 finalizers (once each, before any clear, with
  * resurrection); SAVEALL; graphs of a million objects.
  *

@@ -1,7 +1,7 @@
 /* tests/test_model.c - the example object model (examples/model): lists,
- * dicts, strings, integers and instances keep the references they are
- * given and drop them exactly once; cycles through them are collected,
- * except through seed 001's Graph, whose legacy __del__ makes its cycles
+ * tuples, dicts, strings, integers, instances and slots instances keep the
+ * references they are given and drop them exactly once; cycles through them are collected,
+ * except through Graph, whose legacy __del__ makes its cycles
  * uncollectable; and running out of memory leaves a container unchanged.
  *
  * Every test starts attached, from a full collection with an empty
@@ -21,9 +21,14 @@
 
 #include <cmocka.h>
 
-static model_class *const classes[] = {&model_list_class,  &model_dict_class,   &model_str_class,
-                                       &model_int_class,   &model_object_class, &model_graph_class,
-                                       &model_closer_class};
+/* class Pair: __slots__ = ('first', 'second'), counted; and the same shape
+ * uncounted, as the collector's benchmarks make their nodes. */
+MODEL_SLOTS_CLASS(pair_class, "Pair", 2, MODEL_COUNTED);
+MODEL_SLOTS_CLASS(node_class, "Node", 2, MODEL_UNCOUNTED);
+
+static model_class *const classes[] = {&model_list_class,   &model_dict_class,   &model_str_class,
+                                       &model_int_class,    &model_object_class, &model_graph_class,
+                                       &model_closer_class, &model_tuple_class,  &pair_class};
 
 static long released(const model_class *cls) { return atomic_load(&cls->released); }
 
@@ -119,6 +124,105 @@ static void list_that_cannot_grow_is_left_unchanged(void **state) {
     rcgc_decref(list);
     assert_int_equal(rcgc_refcount(item), 1);
     rcgc_decref(item);
+}
+
+/* ----------------------------------------------------------------- tuple */
+
+struct referents {
+    rcgc_object *seen[8];
+    size_t count;
+};
+
+static int record_referent(rcgc_object *obj, void *arg) {
+    struct referents *r = arg;
+    if (r->count < 8)
+        r->seen[r->count] = obj;
+    r->count++;
+    return 0;
+}
+
+/* t = (1, 2, 3): filling hands the tuple the caller's references, the
+ * collector sees the items in order, and the tuple drops each once. */
+static void tuple_holds_what_it_is_filled_with_and_drops_each_once(void **state) {
+    (void)state;
+    rcgc_object *tuple = checked(model_tuple_new(3));
+    assert_int_equal(model_tuple_len(tuple), 3);
+    assert_null(model_tuple_get(tuple, 2));
+    for (size_t i = 0; i < 3; i++)
+        model_tuple_fill(tuple, i, checked(model_int_new((long)i + 1)));
+    assert_int_equal(model_int_value(model_tuple_get(tuple, 2)), 3);
+    assert_int_equal(rcgc_refcount(model_tuple_get(tuple, 0)), 1);
+
+    struct referents r = {.count = 0};
+    assert_int_equal(rcgc_get_referents(tuple, record_referent, &r), 3);
+    assert_int_equal(r.count, 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_ptr_equal(r.seen[i], model_tuple_get(tuple, i));
+
+    rcgc_decref(tuple);
+    assert_int_equal(released(&model_tuple_class), 1);
+    assert_int_equal(released(&model_int_class), 3);
+    assert_int_equal(model_live(&model_tuple_class), 0);
+
+    errno = 0;
+    assert_null(model_tuple_new(SIZE_MAX / 2));
+    assert_int_equal(errno, ENOMEM);
+}
+
+/* ----------------------------------------------------------------- slots */
+
+/* p = Pair(); p.first = a; p.first = b; p.second = None */
+static void slots_instance_holds_its_slots_in_the_object(void **state) {
+    (void)state;
+    assert_int_equal(pair_class.type.size, sizeof(rcgc_object) + 2 * sizeof(rcgc_object *));
+    rcgc_object *pair = checked(model_slots_new(&pair_class));
+    assert_null(model_slot(pair, 0));
+    assert_null(model_slot(pair, 1));
+    rcgc_object *a = checked(model_int_new(1)), *b = checked(model_int_new(2));
+
+    model_slot_set(pair, 0, a);
+    assert_int_equal(rcgc_refcount(a), 2);
+    model_slot_set(pair, 0, b);
+    assert_int_equal(rcgc_refcount(a), 1);
+    assert_ptr_equal(model_slot(pair, 0), b);
+    model_slot_set(pair, 1, a);
+    model_slot_set(pair, 1, NULL);
+    assert_null(model_slot(pair, 1));
+    assert_int_equal(rcgc_refcount(a), 1);
+
+    rcgc_decref(a);
+    rcgc_decref(b);
+    assert_int_equal(released(&model_int_class), 1); /* a; the pair holds b */
+    assert_int_equal(model_live(&pair_class), 1);
+    rcgc_decref(pair);
+    assert_int_equal(released(&model_int_class), 2);
+    assert_int_equal(model_live(&pair_class), 0);
+    assert_int_equal(released(&pair_class), 1);
+}
+
+/* A ring of uncounted nodes, and a tuple and a counted pair holding each
+ * other: both are collected, and the uncounted class counts nothing. */
+static void cycles_through_slots_and_tuples_are_collected(void **state) {
+    (void)state;
+    rcgc_object *ring[3];
+    for (size_t i = 0; i < 3; i++)
+        ring[i] = checked(model_slots_new(&node_class));
+    for (size_t i = 0; i < 3; i++)
+        model_slot_set(ring[i], 0, ring[(i + 1) % 3]);
+    for (size_t i = 0; i < 3; i++)
+        rcgc_decref(ring[i]);
+
+    rcgc_object *tuple = checked(model_tuple_new(1));
+    rcgc_object *pair = checked(model_slots_new(&pair_class));
+    model_tuple_fill(tuple, 0, pair); /* the tuple takes our reference */
+    model_slot_set(pair, 1, tuple);
+    rcgc_decref(tuple);
+
+    assert_int_equal(rcgc_collect(2), 5);
+    assert_int_equal(released(&model_tuple_class), 1);
+    assert_int_equal(released(&pair_class), 1);
+    assert_int_equal(atomic_load(&node_class.made), 0);
+    assert_int_equal(atomic_load(&node_class.released), 0);
 }
 
 /* ------------------------------------------------------------------ dict */
@@ -250,7 +354,7 @@ static void closers_in_a_cycle_are_finalized_once_and_collected(void **state) {
     assert_int_equal(rcgc_garbage_count(), 0);
 }
 
-/* Seed 001: one -> two -> three -> one, Graph has __del__: the cycle is
+/* one -> two -> three -> one, Graph has __del__: the cycle is
  * uncollectable, lands in the garbage list, and no __del__ runs. */
 static void graph_cycle_is_uncollectable_garbage(void **state) {
     (void)state;
@@ -288,6 +392,9 @@ int main(void) {
         MODEL_TEST(list_holds_a_reference_to_each_item_and_drops_it_once),
         MODEL_TEST(list_clear_drops_every_item),
         MODEL_TEST(list_that_cannot_grow_is_left_unchanged),
+        MODEL_TEST(tuple_holds_what_it_is_filled_with_and_drops_each_once),
+        MODEL_TEST(slots_instance_holds_its_slots_in_the_object),
+        MODEL_TEST(cycles_through_slots_and_tuples_are_collected),
         MODEL_TEST(dict_sets_replaces_and_deletes_by_string_key),
         MODEL_TEST(dict_finds_every_key_through_growth_and_deletions),
         MODEL_TEST(instance_attributes_live_in_its_dict),

@@ -1,9 +1,10 @@
-/* bench/gc/gc_bench.c - the collector benchmarks' shared parts: the node and
- * list types, sample arrays, tables and CSV lines, and the CPython runner.
+/* bench/gc/gc_bench.c - the collector benchmarks' shared parts: the node
+ * class, sample arrays, tables and CSV lines, and the CPython runner.
  *
  * Owns the --csv and --python settings (set once by the main thread while
  * it parses options) and the Python version string. Nothing here is shared
- * between threads except the two const types, which rcgc only reads.
+ * between threads except the node class, which rcgc only reads (it is
+ * uncounted: nothing writes it).
  */
 #include "gc_bench.h"
 
@@ -20,72 +21,26 @@
 
 /* ------------------------------------------------------------ Object types */
 
-static void node_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg) {
-    struct gc_bench_node *n = (struct gc_bench_node *)self;
-    if (n->a != NULL)
-        visit(n->a, arg);
-    if (n->b != NULL)
-        visit(n->b, arg);
-}
+MODEL_SLOTS_CLASS(gc_bench_node_class, "node", 2, MODEL_UNCOUNTED);
 
-/* Fields are NULLed before the drops: a drop can run other deaths, and
- * the collector may look at this node again before it is freed. */
-static void node_clear(rcgc_object *self) {
-    struct gc_bench_node *n = (struct gc_bench_node *)self;
-    rcgc_object *a = n->a, *b = n->b;
-    n->a = n->b = NULL;
-    rcgc_xdecref(a);
-    rcgc_xdecref(b);
-}
-
-const rcgc_type gc_bench_node_type = {.name = "node",
-                                      .size = sizeof(struct gc_bench_node),
-                                      .flags = RCGC_TYPE_GC,
-                                      .traverse = node_traverse,
-                                      .clear = node_clear};
-
-static void list_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg) {
-    struct gc_bench_list *l = (struct gc_bench_list *)self;
-    for (size_t i = 0; i < l->len; i++)
-        if (l->items[i] != NULL)
-            visit(l->items[i], arg);
-}
-
-static void list_clear(rcgc_object *self) {
-    struct gc_bench_list *l = (struct gc_bench_list *)self;
-    for (size_t i = 0; i < l->len; i++) {
-        rcgc_object *item = l->items[i];
-        l->items[i] = NULL;
-        rcgc_xdecref(item);
-    }
-}
-
-const rcgc_type gc_bench_list_type = {.name = "list",
-                                      .size = sizeof(struct gc_bench_list),
-                                      .flags = RCGC_TYPE_GC,
-                                      .traverse = list_traverse,
-                                      .clear = list_clear};
-
-struct gc_bench_node *gc_bench_make_tree(int depth) {
+rcgc_object *gc_bench_make_tree(int depth) {
     if (depth <= 0)
         return gc_bench_node_new();
-    struct gc_bench_node *left = gc_bench_make_tree(depth - 1);
-    struct gc_bench_node *right = gc_bench_make_tree(depth - 1);
-    struct gc_bench_node *n = gc_bench_node_new();
-    n->a = &left->head;
-    n->b = &right->head;
-    return n;
+    rcgc_object *left = gc_bench_make_tree(depth - 1);
+    rcgc_object *right = gc_bench_make_tree(depth - 1);
+    rcgc_object *node = gc_bench_node_new();
+    model_slot_fill(node, 0, left);
+    model_slot_fill(node, 1, right);
+    return node;
 }
 
-struct gc_bench_list *gc_bench_list_new(size_t len) {
-    struct gc_bench_list *l = (struct gc_bench_list *)rcgc_new_var(
-        &gc_bench_list_type, sizeof(struct gc_bench_list) + len * sizeof(rcgc_object *));
-    if (l == NULL) {
-        perror("gc_bench: rcgc_new_var");
+rcgc_object *gc_bench_tuple_new(size_t len) {
+    rcgc_object *tuple = model_tuple_new(len);
+    if (tuple == NULL) {
+        perror("gc_bench: model_tuple_new");
         exit(1);
     }
-    l->len = len;
-    return l;
+    return tuple;
 }
 
 static int count_visit(rcgc_object *obj, void *arg) {

@@ -1,5 +1,5 @@
 /* bench/gc/gc_bench.h - what the collector benchmarks (bench/gc/gc_*.c) share:
- * the object types they build graphs from, growable sample arrays, the
+ * the node class they build graphs from, growable sample arrays, the
  * table and CSV every benchmark prints (bench/README.md), and the runner of
  * the CPython peers (bench/gc/gc_*.py).
  *
@@ -19,6 +19,7 @@
 #define RCGC_BENCH_GC_BENCH_H
 
 #include "bench_stats.h"
+#include "model.h"
 
 #include <rcgc.h>
 
@@ -42,42 +43,33 @@
 
 /* ------------------------------------------------------------ Object types */
 
-/* A tracked object holding two references: a tree node (a = left, b =
- * right), a ring member (a = next, b = previous) or a graph vertex. 48
+/* The benchmarks' graphs are made of the example object model's objects
+ * (examples/model/model.h): nodes of a two-slot class and one tuple that
+ * holds the live ones (the Python list of the peers' scripts). */
+
+/* A tracked object holding two references in slots 0 and 1: a tree node
+ * (left, right), a ring member (next, previous) or a graph vertex. 48
  * bytes, the size of a CPython 3.11 instance with two __slots__ and its GC
- * head, so both sides move the same bytes. */
-struct gc_bench_node {
-    rcgc_object head;
-    rcgc_object *a, *b;
-};
+ * head, so both sides move the same bytes. Uncounted: the class's
+ * counters would be a cache line that gc_scaling's threads all write. */
+extern model_class gc_bench_node_class;
 
-/* A tracked list of @len references, made by gc_bench_list_new: the Python
- * list that holds a benchmark's live objects. */
-struct gc_bench_list {
-    rcgc_object head;
-    size_t len;
-    rcgc_object *items[];
-};
-
-extern const rcgc_type gc_bench_node_type;
-extern const rcgc_type gc_bench_list_type;
-
-/* A new node with one reference and both fields NULL; exits on ENOMEM. */
-static inline struct gc_bench_node *gc_bench_node_new(void) {
-    struct gc_bench_node *n = (struct gc_bench_node *)rcgc_new(&gc_bench_node_type);
-    if (n == NULL) {
+/* A new node with one reference and both slots empty; exits on ENOMEM. */
+static inline rcgc_object *gc_bench_node_new(void) {
+    rcgc_object *node = model_slots_new(&gc_bench_node_class);
+    if (node == NULL) {
         perror("gc_bench: rcgc_new");
         exit(1);
     }
-    return n;
+    return node;
 }
 
 /* A complete tree of @depth built bottom up (children first, then the
  * parent that takes over their references), as GCBench's MakeTree. */
-struct gc_bench_node *gc_bench_make_tree(int depth);
+rcgc_object *gc_bench_make_tree(int depth);
 
-/* A new list of @len NULL items with one reference; exits on ENOMEM. */
-struct gc_bench_list *gc_bench_list_new(size_t len);
+/* A new tuple of @len empty items with one reference; exits on ENOMEM. */
+rcgc_object *gc_bench_tuple_new(size_t len);
 
 /* Counts tracked objects (rcgc_get_objects over all generations). */
 size_t gc_bench_tracked(void);

@@ -17,7 +17,7 @@
 static size_t ring_size(size_t k, size_t min, size_t max) { return min + k % (max - min + 1); }
 
 /* Make @n nodes in rings, all unreachable once this returns. */
-static void rcgc_make_rings(size_t n, size_t min, size_t max, struct gc_bench_node **ring) {
+static void rcgc_make_rings(size_t n, size_t min, size_t max, rcgc_object **ring) {
     size_t made = 0;
     for (size_t k = 0; made < n; k++) {
         size_t size = ring_size(k, min, max);
@@ -26,18 +26,19 @@ static void rcgc_make_rings(size_t n, size_t min, size_t max, struct gc_bench_no
         for (size_t j = 0; j < size; j++)
             ring[j] = gc_bench_node_new();
         for (size_t j = 0; j < size; j++) {
-            ring[j]->a = &ring[(j + 1) % size]->head;
-            ring[j]->b = &ring[(j + size - 1) % size]->head;
-            rcgc_incref(ring[j]->a);
-            rcgc_incref(ring[j]->b);
+            rcgc_object *next = ring[(j + 1) % size], *previous = ring[(j + size - 1) % size];
+            rcgc_incref(next);
+            rcgc_incref(previous);
+            model_slot_fill(ring[j], 0, next);
+            model_slot_fill(ring[j], 1, previous);
         }
         for (size_t j = 0; j < size; j++)
-            rcgc_decref(&ring[j]->head); /* alive only through the ring now */
+            rcgc_decref(ring[j]); /* alive only through the ring now */
         made += size;
     }
 }
 
-static double rcgc_run(size_t n, size_t min, size_t max, struct gc_bench_node **ring) {
+static double rcgc_run(size_t n, size_t min, size_t max, rcgc_object **ring) {
     rcgc_make_rings(n, min, max, ring);
     uint64_t t0 = bench_now_ns();
     ptrdiff_t found = rcgc_collect(RCGC_GENERATIONS - 1);
@@ -85,7 +86,7 @@ int main(int argc, char **argv) {
     if (rcgc_thread_attach() != 0)
         return 1;
     rcgc_disable();
-    struct gc_bench_node **ring = malloc((size_t)max * sizeof *ring);
+    rcgc_object **ring = malloc((size_t)max * sizeof *ring);
     if (ring == NULL)
         return 1;
     rcgc_run((size_t)objects, (size_t)min, (size_t)max, ring); /* warm-up: pools exist */

@@ -41,18 +41,20 @@ static size_t link_target(size_t i, int which, size_t n, enum shape shape, struc
 
 /* ------------------------------------------------------------------- rcgc */
 
-static struct gc_bench_list *rcgc_build(size_t n, enum shape shape, uint64_t seed) {
+static rcgc_object *rcgc_build(size_t n, enum shape shape, uint64_t seed) {
     struct bench_rng rng;
     bench_rng_seed(&rng, seed);
-    struct gc_bench_list *list = gc_bench_list_new(n);
+    rcgc_object *list = gc_bench_tuple_new(n);
     for (size_t i = 0; i < n; i++)
-        list->items[i] = &gc_bench_node_new()->head; /* the list keeps our reference */
+        model_tuple_fill(list, i, gc_bench_node_new()); /* the list keeps our reference */
     for (size_t i = 0; i < n; i++) {
-        struct gc_bench_node *node = (struct gc_bench_node *)list->items[i];
-        node->a = list->items[link_target(i, 0, n, shape, &rng)];
-        node->b = list->items[link_target(i, 1, n, shape, &rng)];
-        rcgc_incref(node->a);
-        rcgc_incref(node->b);
+        rcgc_object *node = model_tuple_get(list, i);
+        rcgc_object *a = model_tuple_get(list, link_target(i, 0, n, shape, &rng));
+        rcgc_object *b = model_tuple_get(list, link_target(i, 1, n, shape, &rng));
+        rcgc_incref(a);
+        rcgc_incref(b);
+        model_slot_fill(node, 0, a);
+        model_slot_fill(node, 1, b);
     }
     return list;
 }
@@ -162,7 +164,7 @@ int main(int argc, char **argv) {
     if (rcgc_thread_attach() != 0)
         return 1;
     rcgc_disable(); /* building is not measured; CPython's side does the same */
-    struct gc_bench_list *list = rcgc_build(n, shape, (uint64_t)seed);
+    rcgc_object *list = rcgc_build(n, shape, (uint64_t)seed);
     rcgc_collect(RCGC_GENERATIONS - 1); /* untimed: everything reaches the oldest generation */
     size_t tracked = gc_bench_tracked();
     if (tracked != n + 1) {
@@ -203,7 +205,7 @@ int main(int argc, char **argv) {
      * do i-1 and i+1), are left to the collector, which must find exactly
      * N. Random links may leave some nodes without a referrer: those die by
      * count first. */
-    rcgc_decref(&list->head);
+    rcgc_decref(list);
     ptrdiff_t freed = rcgc_collect(RCGC_GENERATIONS - 1);
     bool random = shape == SHAPE_RANDOM;
     if (random ? freed <= 0 || freed > (ptrdiff_t)n : freed != (ptrdiff_t)n) {

@@ -41,16 +41,18 @@ static void on_collection(enum rcgc_gc_phase phase, const rcgc_gc_info *info, vo
 }
 
 /* The long-lived graph: a list of @n nodes, node i -> 2i+1, 2i+2 (mod n). */
-static struct gc_bench_list *build_long_lived(size_t n) {
-    struct gc_bench_list *list = gc_bench_list_new(n);
+static rcgc_object *build_long_lived(size_t n) {
+    rcgc_object *list = gc_bench_tuple_new(n);
     for (size_t i = 0; i < n; i++)
-        list->items[i] = &gc_bench_node_new()->head;
+        model_tuple_fill(list, i, gc_bench_node_new());
     for (size_t i = 0; i < n; i++) {
-        struct gc_bench_node *node = (struct gc_bench_node *)list->items[i];
-        node->a = list->items[(2 * i + 1) % n];
-        node->b = list->items[(2 * i + 2) % n];
-        rcgc_incref(node->a);
-        rcgc_incref(node->b);
+        rcgc_object *node = model_tuple_get(list, i);
+        rcgc_object *a = model_tuple_get(list, (2 * i + 1) % n);
+        rcgc_object *b = model_tuple_get(list, (2 * i + 2) % n);
+        rcgc_incref(a);
+        rcgc_incref(b);
+        model_slot_fill(node, 0, a);
+        model_slot_fill(node, 1, b);
     }
     return list;
 }
@@ -63,13 +65,13 @@ static uint64_t churn(double seconds, long long *cycles) {
     long long made = 0;
     do {
         for (int k = 0; k < 256; k++) {
-            struct gc_bench_node *x = gc_bench_node_new(), *y = gc_bench_node_new();
-            x->a = &y->head;
-            rcgc_incref(&y->head);
-            y->a = &x->head;
-            rcgc_incref(&x->head);
-            rcgc_decref(&x->head);
-            rcgc_decref(&y->head);
+            rcgc_object *x = gc_bench_node_new(), *y = gc_bench_node_new();
+            rcgc_incref(y);
+            model_slot_fill(x, 0, y);
+            rcgc_incref(x);
+            model_slot_fill(y, 0, x);
+            rcgc_decref(x);
+            rcgc_decref(y);
         }
         made += 256;
         now = bench_now_ns();
@@ -229,7 +231,7 @@ int main(int argc, char **argv) {
         return 1;
     rcgc_set_threshold(700, 10, 10);
     rcgc_enable();
-    struct gc_bench_list *list = build_long_lived((size_t)objects);
+    rcgc_object *list = build_long_lived((size_t)objects);
     rcgc_collect(RCGC_GENERATIONS - 1);
     struct pause_log log;
     memset(&log, 0, sizeof log);
@@ -274,7 +276,7 @@ int main(int argc, char **argv) {
         dump_pauses(dump, "rcgc", &sides[RCGC].pause[0]);
     }
     bench_result(gc_bench_quantile(&sides[RCGC].pause[0], 0.99) / 1000.0, "us-p99", true);
-    rcgc_decref(&list->head);
+    rcgc_decref(list);
     rcgc_thread_detach();
     return 0;
 }

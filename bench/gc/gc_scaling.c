@@ -124,15 +124,15 @@ static void boehm_loop(const struct work *w) {
 
 static void rcgc_loop(const struct work *w) {
     for (long long i = 0; i < w->iterations; i++) {
-        rcgc_decref(&gc_bench_make_tree(w->depth)->head);
+        rcgc_decref(gc_bench_make_tree(w->depth));
         for (int c = 0; c < w->cycles; c++) {
-            struct gc_bench_node *x = gc_bench_node_new(), *y = gc_bench_node_new();
-            x->a = &y->head;
-            rcgc_incref(&y->head);
-            y->a = &x->head;
-            rcgc_incref(&x->head);
-            rcgc_decref(&x->head);
-            rcgc_decref(&y->head);
+            rcgc_object *x = gc_bench_node_new(), *y = gc_bench_node_new();
+            rcgc_incref(y);
+            model_slot_fill(x, 0, y);
+            rcgc_incref(x);
+            model_slot_fill(y, 0, x);
+            rcgc_decref(x);
+            rcgc_decref(y);
         }
     }
 }

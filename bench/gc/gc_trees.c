@@ -155,25 +155,25 @@ static const struct impl_ops boehm_ops = {boehm_make, boehm_populate_new, boehm_
 /* ------------------------------------------------------------------- rcgc */
 
 /* Each new node's reference moves into its parent's field: no increfs. */
-static void rcgc_populate(int depth, struct gc_bench_node *node) {
+static void rcgc_populate(int depth, rcgc_object *node) {
     if (depth-- <= 0)
         return;
-    struct gc_bench_node *left = gc_bench_node_new(), *right = gc_bench_node_new();
-    node->a = &left->head;
-    node->b = &right->head;
+    rcgc_object *left = gc_bench_node_new(), *right = gc_bench_node_new();
+    model_slot_fill(node, 0, left);
+    model_slot_fill(node, 1, right);
     rcgc_populate(depth, left);
     rcgc_populate(depth, right);
 }
 
 static void *rcgc_populate_new(int depth) {
-    struct gc_bench_node *root = gc_bench_node_new();
+    rcgc_object *root = gc_bench_node_new();
     rcgc_populate(depth, root);
     return root;
 }
 
 static void *rcgc_make(int depth) { return gc_bench_make_tree(depth); }
 
-static void rcgc_drop(void *tree) { rcgc_decref(&((struct gc_bench_node *)tree)->head); }
+static void rcgc_drop(void *tree) { rcgc_decref(tree); }
 
 static const struct impl_ops rcgc_ops = {rcgc_make, rcgc_populate_new, rcgc_drop, rcgc_drop};
 

@@ -1,6 +1,6 @@
 /* examples/model/class.c - classes and their counters, instances with an
- * attribute dict, and the classes the model ships: plain objects, seed
- * 001's Graph (legacy __del__) and a closer (PEP 442 __del__). */
+ * attribute dict, and the classes the model ships: plain objects, Graph
+ * (legacy __del__) and a closer (PEP 442 __del__). */
 #include "model.h"
 
 #include <errno.h>

@@ -1,8 +1,9 @@
 /* tests/support/gc_types.h - what the collector's tests share: the test
  * types (the object model's list, dict, str and Graph; the tests' own
- * instance and phoenix) with counters of their deaths, helpers that build seed 001's graphs, visitors for the walks,
- * debug output captured in memory, recorded callbacks, and the fixture
- * every collector test starts from.
+ * instance and phoenix) with counters of their deaths, helpers that build
+ * rings of Graphs, visitors for the walks, debug output captured in
+ * memory, recorded callbacks, and the fixture every collector test starts
+ * from.
  *
  * Every test starts from a full collection with an empty garbage list, so
  * the counters read (0, 0, 0) and generations 0 and 1 are empty. Objects
@@ -23,7 +24,7 @@
 
 /* ------------------------------------------------------------- Test types */
 
-/* Lists, dicts, strs and seed 001's Graph come from the example object
+/* Lists, dicts, strs and Graph come from the example object
  * model (examples/model/model.h), whose classes count their deaths
  * (model_list_class.released, ...); the fixture zeroes those counts and
  * gives Graph a __del__ that counts in graphs_finalized instead of
