@@ -1,7 +1,8 @@
 /* tests/test_gc_threads.c - the collector with several threads:
  * collections started from two threads while a third makes garbage, a
  * collection from an unattached thread freeing another thread's cycle,
- * and a blocked thread that does not hold up a collection. They only give
+ * a blocked thread that does not hold up a collection, and threshold[0]
+ * counted per thread making objects. They only give
  * races a chance to show; no assertion depends on how long anything takes.
  *
  * Conventions (tests/support/gc_types.h): every test starts from a full
@@ -142,6 +143,90 @@ static void blocked_thread_does_not_hold_up_a_collection(void **state) {
     close(reader.fds[1]);
 }
 
+/* ------------------------------------------------ The young generation */
+
+static uint64_t collections_so_far(void) {
+    rcgc_gc_stats stats[RCGC_GENERATIONS];
+    rcgc_get_stats(stats);
+    uint64_t total = 0;
+    for (int g = 0; g < RCGC_GENERATIONS; g++)
+        total += stats[g].collections;
+    return total;
+}
+
+struct kept_lists {
+    rcgc_object *objects[300];
+    int count;
+};
+
+static void make_kept(struct kept_lists *lists, int count) {
+    for (int i = 0; i < count; i++)
+        lists->objects[lists->count++] = model_list_new();
+}
+
+static void *make_kept_attached(void *arg) {
+    rcgc_thread_attach();
+    make_kept(arg, 150);
+    rcgc_thread_detach();
+    return NULL;
+}
+
+/* threshold[0] is per thread making objects: each gets as many creations
+ * between young collections as it would alone. With (200, 10, 10), two
+ * threads making 150 live containers each (300 in all) start no
+ * collection, where one thread would have started one at 200; the limit
+ * for two is 400, and 150 more from this thread reach it. */
+static void young_threshold_is_per_thread_making_objects(void **state) {
+    (void)state;
+    rcgc_set_threshold(200, 10, 10);
+    struct kept_lists mine = {.count = 0}, theirs = {.count = 0};
+    uint64_t before = collections_so_far();
+    make_kept(&mine, 150);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, make_kept_attached, &theirs), 0);
+    rcgc_blocking_begin();
+    pthread_join(thread, NULL);
+    rcgc_blocking_end();
+    unsigned count[RCGC_GENERATIONS];
+    rcgc_get_count(count);
+    assert_int_equal(count[0], 300);
+    assert_int_equal(collections_so_far(), before);
+
+    make_kept(&mine, 150);
+    assert_int_equal(collections_so_far(), before + 1);
+    rcgc_get_count(count);
+    assert_true(count[0] < 100); /* reset by the collection, in the second batch */
+
+    for (int i = 0; i < mine.count; i++)
+        rcgc_decref(mine.objects[i]);
+    for (int i = 0; i < theirs.count; i++)
+        rcgc_decref(theirs.objects[i]);
+}
+
+/* After a collection only the threads that make objects again count: one
+ * thread alone is back to threshold[0], CPython's rule. */
+static void young_threshold_returns_to_one_thread_after_a_collection(void **state) {
+    (void)state;
+    rcgc_set_threshold(200, 10, 10);
+    struct kept_lists theirs = {.count = 0}, mine = {.count = 0};
+    make_kept(&mine, 100);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, make_kept_attached, &theirs), 0);
+    rcgc_blocking_begin();
+    pthread_join(thread, NULL);
+    rcgc_blocking_end();
+    assert_int_equal(rcgc_collect(0), 0); /* two threads were making objects */
+    uint64_t before = collections_so_far();
+    make_kept(&mine, 199);
+    assert_int_equal(collections_so_far(), before);
+    make_kept(&mine, 1);
+    assert_int_equal(collections_so_far(), before + 1);
+    for (int i = 0; i < mine.count; i++)
+        rcgc_decref(mine.objects[i]);
+    for (int i = 0; i < theirs.count; i++)
+        rcgc_decref(theirs.objects[i]);
+}
+
 /* An optional argument runs only the tests matching it (cmocka's pattern). */
 
 int main(int argc, char **argv) {
@@ -151,6 +236,8 @@ int main(int argc, char **argv) {
         GC_TEST(collections_from_two_threads_while_a_third_makes_garbage),
         GC_TEST(collect_from_an_unattached_thread_frees_another_threads_cycle),
         GC_TEST(blocked_thread_does_not_hold_up_a_collection),
+        GC_TEST(young_threshold_is_per_thread_making_objects),
+        GC_TEST(young_threshold_returns_to_one_thread_after_a_collection),
     };
 #undef GC_TEST
     if (argc > 1)

@@ -94,7 +94,12 @@ RCGC_API bool rcgc_is_enabled(void);
 /**
  * rcgc_set_threshold - Set the collection thresholds.
  * @threshold0: tracked creations minus deaths that start a generation-0
- *   collection; 0 turns automatic collection off (CPython's rule).
+ *   collection; 0 turns automatic collection off (CPython's rule). It is
+ *   per thread making objects: with N threads that each made a batch of
+ *   64 or more tracked objects since the last collection, count[0] must
+ *   reach N x @threshold0, so each thread gets as many creations between
+ *   stops as it would alone. On one thread it is exactly CPython's rule;
+ *   with several, rcgc_get_count()[0] may exceed @threshold0.
  * @threshold1: generation-0 collections that make the next one collect
  *   generation 1 as well.
  * @threshold2: likewise, generation-1 collections before a full one (which

@@ -143,6 +143,7 @@ static void count_young_live(struct gc_table *table, void *arg) {
 
 static void reset_young(struct gc_table *table, void *arg) {
     atomic_store_explicit(&table->count_delta, 0, memory_order_relaxed);
+    table->making = false;
     if (*(const int *)arg == 2)
         atomic_store_explicit(&table->pending_deaths, 0, memory_order_relaxed);
 }
@@ -214,6 +215,7 @@ static bool gather_candidates(struct collection *c) {
 static void reset_counters(int generation) {
     atomic_store_explicit(&rcgc__gc_young_count, 0, memory_order_relaxed);
     rcgc__gc_for_each_young(reset_young, &generation);
+    rcgc__gc_young_makers_reset_stopped();
     for (int i = 1; i <= generation; i++)
         atomic_store_explicit(&rcgc__gc.count[i], 0, memory_order_relaxed);
     if (generation + 1 < RCGC_GENERATIONS)

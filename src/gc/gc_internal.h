@@ -99,6 +99,13 @@ extern _Atomic uint32_t rcgc__gc_pending_from;
 /* The pending objects still alive (gc_mutex held). */
 size_t rcgc__gc_pending_alive(void);
 
+/* Recompute rcgc__gc_young_limit from threshold[0] and the threads making
+ * objects: rcgc_set_threshold (any thread) and a collection's reset. */
+void rcgc__gc_young_limit_update(void);
+
+/* A collection's reset: no thread is making objects yet (world stopped). */
+void rcgc__gc_young_makers_reset_stopped(void);
+
 /* ----------------------------------------------------- Collector's state */
 
 /* The collector's mutex, reentrant on one thread (hooks that run during a

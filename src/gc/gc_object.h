@@ -99,6 +99,10 @@ struct gc_table {
     /* Young tables: the length at which the owner squeezes out the slots
      * of dead objects itself, when no collection has emptied the table. */
     uint32_t compact_at;
+    /* Young tables: the owner has made a batch of tracked objects since
+     * the last collection and is counted in rcgc__gc_young_limit. Set by
+     * the owner, cleared by the collector while stopped. */
+    bool making;
     rcgc_object ***pages[GC_TABLE_PAGES];
 };
 
@@ -202,11 +206,18 @@ static inline void rcgc__gc_untrack_if_tracked(rcgc_object *obj) {
 /* ------------------------------------------------------------------ Counts */
 
 /* A thread hands its count changes to the global count[0] in batches of
- * this size, or when the sum would reach threshold[0]. */
+ * this size, or when the sum would reach the young limit. */
 #define GC_COUNT_BATCH 64
 
 /* count[0] for the threads' batches to land in; count[1], count[2]. */
 extern _Atomic int64_t rcgc__gc_young_count;
+
+/* The count[0] that starts a young collection: threshold[0] for each
+ * thread that made a batch of tracked objects since the last collection
+ * (at least one), 0 when threshold[0] is 0 (never). Each thread making
+ * objects thus gets threshold[0] creations between stops, as it would
+ * alone; on one thread it is threshold[0], CPython's rule. */
+extern _Atomic int64_t rcgc__gc_young_limit;
 
 /* Settings read on every tracked creation: relaxed atomics. */
 extern _Atomic unsigned rcgc__gc_threshold[RCGC_GENERATIONS];
@@ -222,10 +233,9 @@ static inline void rcgc__gc_count_creation(void) {
     struct gc_table *young = rcgc__gc_my_young_table();
     if (RCGC_LIKELY(young != NULL)) {
         int64_t delta = atomic_load_explicit(&young->count_delta, memory_order_relaxed) + 1;
-        unsigned threshold = atomic_load_explicit(&rcgc__gc_threshold[0], memory_order_relaxed);
+        int64_t limit = atomic_load_explicit(&rcgc__gc_young_limit, memory_order_relaxed);
         int64_t global = atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed);
-        if (RCGC_LIKELY(delta < GC_COUNT_BATCH &&
-                        (threshold == 0 || global + delta < (int64_t)threshold))) {
+        if (RCGC_LIKELY(delta < GC_COUNT_BATCH && (limit == 0 || global + delta < limit))) {
             atomic_store_explicit(&young->count_delta, delta, memory_order_relaxed);
             return;
         }

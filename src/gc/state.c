@@ -109,6 +109,7 @@ void rcgc_set_threshold(unsigned threshold0, unsigned threshold1, unsigned thres
     atomic_store_explicit(&rcgc__gc_threshold[0], threshold0, memory_order_relaxed);
     atomic_store_explicit(&rcgc__gc_threshold[1], threshold1, memory_order_relaxed);
     atomic_store_explicit(&rcgc__gc_threshold[2], threshold2, memory_order_relaxed);
+    rcgc__gc_young_limit_update();
 }
 
 void rcgc_get_threshold(unsigned out[RCGC_GENERATIONS]) {

@@ -26,6 +26,10 @@ struct gc_table *_Atomic rcgc__gc_young_tables[GC_YOUNG_TABLES];
 
 _Atomic int64_t rcgc__gc_young_count;
 _Atomic unsigned rcgc__gc_threshold[RCGC_GENERATIONS] = {700, 10, 10};
+_Atomic int64_t rcgc__gc_young_limit = 700;
+
+/* Threads counted in rcgc__gc_young_limit since the last collection. */
+static _Atomic uint32_t young_makers;
 _Atomic bool rcgc__gc_enabled = true;
 _Atomic bool rcgc__gc_collecting;
 
@@ -246,19 +250,52 @@ static void flush_delta(struct gc_table *young, int64_t delta) {
     }
 }
 
+static int64_t young_limit_for(uint32_t makers) {
+    int64_t threshold = atomic_load_explicit(&rcgc__gc_threshold[0], memory_order_relaxed);
+    return threshold * (makers > 1 ? makers : 1);
+}
+
+void rcgc__gc_young_limit_update(void) {
+    atomic_store_explicit(
+        &rcgc__gc_young_limit,
+        young_limit_for(atomic_load_explicit(&young_makers, memory_order_relaxed)),
+        memory_order_relaxed);
+}
+
+void rcgc__gc_young_makers_reset_stopped(void) {
+    rcgc_assert_stopped();
+    atomic_store_explicit(&young_makers, 0, memory_order_relaxed);
+    rcgc__gc_young_limit_update();
+}
+
+/* The owner of @young has made a batch: one more thread shares the young
+ * generation until the next collection. */
+static void join_young_makers(struct gc_table *young) {
+    young->making = true;
+    uint32_t makers = atomic_fetch_add_explicit(&young_makers, 1, memory_order_relaxed) + 1;
+    /* Only ever raised between collections, so two threads joining at
+     * once cannot leave the smaller of their two limits behind. */
+    int64_t limit = young_limit_for(makers);
+    int64_t now = atomic_load_explicit(&rcgc__gc_young_limit, memory_order_relaxed);
+    while (now != 0 && now < limit &&
+           !atomic_compare_exchange_weak_explicit(&rcgc__gc_young_limit, &now, limit,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
 RCGC_NOINLINE static void maybe_collect(void) {
     if (!atomic_load_explicit(&rcgc__gc_enabled, memory_order_relaxed) ||
         atomic_load_explicit(&rcgc__gc_collecting, memory_order_relaxed) ||
         rcgc__gc_in_collection || rcgc__thread_record() == NULL)
         return;
-    unsigned threshold = atomic_load_explicit(&rcgc__gc_threshold[0], memory_order_relaxed);
-    if (threshold == 0 ||
-        atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed) < (int64_t)threshold)
+    int64_t limit = atomic_load_explicit(&rcgc__gc_young_limit, memory_order_relaxed);
+    if (limit == 0 || atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed) < limit)
         return;
     /* Another thread collecting: it resets the count; no need to wait. */
     if (!gc_trylock())
         return;
-    if (atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed) >= (int64_t)threshold &&
+    limit = atomic_load_explicit(&rcgc__gc_young_limit, memory_order_relaxed);
+    if (limit != 0 && atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed) >= limit &&
         atomic_load_explicit(&rcgc__gc_enabled, memory_order_relaxed))
         (void)rcgc__gc_collect_locked(rcgc__gc_generation_due());
     rcgc__gc_unlock();
@@ -270,7 +307,10 @@ void rcgc__gc_count_creation_slow(void) {
         atomic_fetch_add_explicit(&rcgc__gc_young_count, 1, memory_order_relaxed);
         return;
     }
-    flush_delta(young, atomic_load_explicit(&young->count_delta, memory_order_relaxed) + 1);
+    int64_t delta = atomic_load_explicit(&young->count_delta, memory_order_relaxed) + 1;
+    if (delta >= GC_COUNT_BATCH && !young->making)
+        join_young_makers(young);
+    flush_delta(young, delta);
     maybe_collect();
 }
 

@@ -18,7 +18,9 @@
 #include "object/object_internal.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
+#include <unistd.h>
 
 _Atomic unsigned rcgc__stop_requested;
 
@@ -33,6 +35,70 @@ static bool stop_requested(void) {
     return atomic_load_explicit(&rcgc__stop_requested, memory_order_seq_cst) != 0;
 }
 
+/* ---------------------------------------------------------------- Polling */
+
+/* How long a parked thread polls for the restart, and a stopper for the
+ * parks, before sleeping on a condition variable. A young collection
+ * stops the world for tens of microseconds, about what one futex wake-up
+ * and reschedule costs (several times more in a virtual machine):
+ * sleeping at once would make every stop that much longer for every
+ * thread that waits, and the waker pays a system call per sleeper. */
+#define STW_POLL_NS 100000
+
+/* Set by the stopper for the stop it raises: polling pays only while
+ * every attached thread has a core of its own; otherwise a poller takes
+ * the core the collector needs. */
+static _Atomic bool stop_polls;
+
+static long cores_available(void) {
+    static _Atomic long cores;
+    long n = atomic_load_explicit(&cores, memory_order_relaxed);
+    if (n == 0) {
+        cpu_set_t set;
+        n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+                                                        : sysconf(_SC_NPROCESSORS_ONLN);
+        if (n < 1)
+            n = 1;
+        atomic_store_explicit(&cores, n, memory_order_relaxed);
+    }
+    return n;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#endif
+}
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Poll @done(@arg) for up to STW_POLL_NS; true when it came true. */
+static bool poll_until(bool (*done)(const void *arg), const void *arg) {
+    uint64_t start = 0;
+    for (unsigned i = 0; !done(arg); i++) {
+        cpu_relax();
+        if ((i & 63) == 63) {
+            uint64_t now = now_ns();
+            if (start == 0)
+                start = now;
+            else if (now - start > STW_POLL_NS)
+                return false;
+        }
+    }
+    return true;
+}
+
+static bool world_restarted(const void *arg) {
+    (void)arg;
+    return !stop_requested();
+}
+
 /* ---------------------------------------------------------- Mutator side */
 
 /* Park the calling (attached) thread until the world restarts. */
@@ -44,6 +110,13 @@ RCGC_NOINLINE static void park_slow(struct thread_record *record) {
     if (atomic_compare_exchange_strong_explicit(&record->state, &expected, THREAD_PARKED,
                                                 memory_order_seq_cst, memory_order_relaxed)) {
         pthread_cond_broadcast(&stopped_cond);
+        /* Still PARKED while it polls: if the world restarts and stops
+         * again meanwhile, this thread is already stopped for the next. */
+        if (atomic_load_explicit(&stop_polls, memory_order_relaxed)) {
+            pthread_mutex_unlock(&park_mutex);
+            (void)poll_until(world_restarted, NULL);
+            pthread_mutex_lock(&park_mutex);
+        }
         while (stop_requested())
             pthread_cond_wait(&restart_cond, &park_mutex);
         atomic_store_explicit(&record->state, THREAD_ATTACHED, memory_order_seq_cst);
@@ -139,6 +212,24 @@ static bool all_stopped_locked(struct thread_record *self) {
     return all;
 }
 
+/* No record but @self is ATTACHED (still running): a read-only look,
+ * without park_mutex, for polling; all_stopped_locked decides. The
+ * registry lock is held, so the list does not change. */
+static bool none_running(const void *self) {
+    for (struct thread_record *r = rcgc__threads_first(); r != NULL; r = r->next)
+        if (r != self && r->in_use &&
+            atomic_load_explicit(&r->state, memory_order_seq_cst) == THREAD_ATTACHED)
+            return false;
+    return true;
+}
+
+static long threads_attached(void) {
+    long n = 0;
+    for (struct thread_record *r = rcgc__threads_first(); r != NULL; r = r->next)
+        n += r->in_use;
+    return n;
+}
+
 void rcgc__stop_the_world(void) {
     struct thread_record *self = rcgc__thread_record();
     /* Counted as blocked while waiting for another stopper to finish,
@@ -147,7 +238,11 @@ void rcgc__stop_the_world(void) {
     pthread_mutex_lock(&stw_mutex);
     rcgc__blocking_leave(entered);
     rcgc__threads_lock();
+    bool polls = threads_attached() <= cores_available();
+    atomic_store_explicit(&stop_polls, polls, memory_order_relaxed);
     atomic_store_explicit(&rcgc__stop_requested, 1, memory_order_seq_cst);
+    if (polls)
+        (void)poll_until(none_running, self);
     pthread_mutex_lock(&park_mutex);
     while (!all_stopped_locked(self))
         pthread_cond_wait(&stopped_cond, &park_mutex);
