@@ -171,6 +171,16 @@ static void *make_kept_attached(void *arg) {
     return NULL;
 }
 
+/* Another attached thread makes 150 kept lists into @lists; this thread
+ * waits as a blocked one, so a collection the other starts runs. */
+static void make_kept_on_another_thread(struct kept_lists *lists) {
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, make_kept_attached, lists), 0);
+    rcgc_blocking_begin();
+    pthread_join(thread, NULL);
+    rcgc_blocking_end();
+}
+
 /* threshold[0] is per thread making objects: each gets as many creations
  * between young collections as it would alone. With (200, 10, 10), two
  * threads making 150 live containers each (300 in all) start no
@@ -182,11 +192,7 @@ static void young_threshold_is_per_thread_making_objects(void **state) {
     struct kept_lists mine = {.count = 0}, theirs = {.count = 0};
     uint64_t before = collections_so_far();
     make_kept(&mine, 150);
-    pthread_t thread;
-    assert_int_equal(pthread_create(&thread, NULL, make_kept_attached, &theirs), 0);
-    rcgc_blocking_begin();
-    pthread_join(thread, NULL);
-    rcgc_blocking_end();
+    make_kept_on_another_thread(&theirs);
     unsigned count[RCGC_GENERATIONS];
     rcgc_get_count(count);
     assert_int_equal(count[0], 300);
@@ -210,11 +216,7 @@ static void young_threshold_returns_to_one_thread_after_a_collection(void **stat
     rcgc_set_threshold(200, 10, 10);
     struct kept_lists theirs = {.count = 0}, mine = {.count = 0};
     make_kept(&mine, 100);
-    pthread_t thread;
-    assert_int_equal(pthread_create(&thread, NULL, make_kept_attached, &theirs), 0);
-    rcgc_blocking_begin();
-    pthread_join(thread, NULL);
-    rcgc_blocking_end();
+    make_kept_on_another_thread(&theirs);
     assert_int_equal(rcgc_collect(0), 0); /* two threads were making objects */
     uint64_t before = collections_so_far();
     make_kept(&mine, 199);

@@ -64,6 +64,18 @@ static inline rcgc_object *gc_bench_node_new(void) {
     return node;
 }
 
+/* Make two nodes that refer to each other and drop them: one 2-node
+ * cycle of garbage, as the churn loops make them. */
+static inline void gc_bench_make_dropped_cycle(void) {
+    rcgc_object *x = gc_bench_node_new(), *y = gc_bench_node_new();
+    rcgc_incref(y);
+    model_slot_fill(x, 0, y);
+    rcgc_incref(x);
+    model_slot_fill(y, 0, x);
+    rcgc_decref(x);
+    rcgc_decref(y);
+}
+
 /* A complete tree of @depth built bottom up (children first, then the
  * parent that takes over their references), as GCBench's MakeTree. */
 rcgc_object *gc_bench_make_tree(int depth);

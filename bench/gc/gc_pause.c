@@ -64,15 +64,8 @@ static uint64_t churn(double seconds, long long *cycles) {
     uint64_t deadline = t0 + (uint64_t)(seconds * 1e9);
     long long made = 0;
     do {
-        for (int k = 0; k < 256; k++) {
-            rcgc_object *x = gc_bench_node_new(), *y = gc_bench_node_new();
-            rcgc_incref(y);
-            model_slot_fill(x, 0, y);
-            rcgc_incref(x);
-            model_slot_fill(y, 0, x);
-            rcgc_decref(x);
-            rcgc_decref(y);
-        }
+        for (int k = 0; k < 256; k++)
+            gc_bench_make_dropped_cycle();
         made += 256;
         now = bench_now_ns();
     } while (now < deadline);

@@ -125,15 +125,8 @@ static void boehm_loop(const struct work *w) {
 static void rcgc_loop(const struct work *w) {
     for (long long i = 0; i < w->iterations; i++) {
         rcgc_decref(gc_bench_make_tree(w->depth));
-        for (int c = 0; c < w->cycles; c++) {
-            rcgc_object *x = gc_bench_node_new(), *y = gc_bench_node_new();
-            rcgc_incref(y);
-            model_slot_fill(x, 0, y);
-            rcgc_incref(x);
-            model_slot_fill(y, 0, x);
-            rcgc_decref(x);
-            rcgc_decref(y);
-        }
+        for (int c = 0; c < w->cycles; c++)
+            gc_bench_make_dropped_cycle();
     }
 }
 

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #ifndef RCGC_CHECKS
 #define RCGC_CHECKS 0
@@ -70,6 +71,15 @@ RCGC_NORETURN RCGC_COLD void rcgc__assert_failed(const char *expr, const char *f
 static inline void *rcgc__fail(int error) {
     errno = error;
     return NULL;
+}
+
+/* -------------------------------------------------------------------- Clock */
+
+/* Monotonic nanoseconds: pauses, polling budgets, statistics. */
+static inline uint64_t rcgc__now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* ------------------------------------------------------------------ Options */

@@ -461,7 +461,7 @@ static void held_mark_visit(rcgc_object *referent, void *arg) {
  * collector's own reference. A finalizer that stored a reference to its
  * object (or to anything held) resurrected it, and what it reaches. */
 static void return_resurrected(struct collection *c) {
-    uint64_t stop_start = rcgc__gc_now_ns();
+    uint64_t stop_start = rcgc__now_ns();
     rcgc__stop_the_world();
     make_counts_exact(c);
     c->top = 0;
@@ -485,7 +485,7 @@ static void return_resurrected(struct collection *c) {
     }
     GC_CHECK_STEP(c->held, c->held_count, "returning the resurrected");
     rcgc__start_the_world();
-    c->pause_ns += rcgc__gc_now_ns() - stop_start;
+    c->pause_ns += rcgc__now_ns() - stop_start;
 }
 
 #if RCGC_CHECKS >= 2
@@ -600,13 +600,13 @@ ptrdiff_t rcgc__gc_collect_locked(int generation) {
     rcgc__gc_in_collection = true;
     atomic_store_explicit(&rcgc__gc_collecting, true, memory_order_relaxed);
     struct collection c = {.generation = generation, .debug = rcgc_get_debug()};
-    uint64_t start = rcgc__gc_now_ns();
+    uint64_t start = rcgc__now_ns();
     rcgc_gc_info info = {.generation = generation};
     rcgc__gc_run_callbacks(RCGC_GC_START, &info);
 
     uint64_t returned_before = rcgc__deferred_returned();
     rcgc__stop_the_world();
-    uint64_t stop_start = rcgc__gc_now_ns();
+    uint64_t stop_start = rcgc__now_ns();
     make_counts_exact(&c);
     GC_CHECK_STEP(NULL, 0, "the stop");
     if (c.debug & RCGC_DEBUG_STATS)
@@ -622,7 +622,7 @@ ptrdiff_t rcgc__gc_collect_locked(int generation) {
             atomic_store_explicit(&rcgc__gc_pending_from, c.target->length, memory_order_relaxed);
     }
     rcgc__start_the_world();
-    c.pause_ns = rcgc__gc_now_ns() - stop_start;
+    c.pause_ns = rcgc__now_ns() - stop_start;
     save_uncollectable(&c);
     rcgc__death_list_run(c.dead);
     c.dead = NULL;
@@ -667,7 +667,7 @@ ptrdiff_t rcgc__gc_collect_locked(int generation) {
         rcgc__gc.long_lived_pending = 0;
         rcgc__gc.long_lived_total = c.target->length;
     }
-    uint64_t elapsed = rcgc__gc_now_ns() - start;
+    uint64_t elapsed = rcgc__now_ns() - start;
     if (c.debug & RCGC_DEBUG_STATS)
         fprintf(out, "gc: done, %zu unreachable, %u uncollectable, %.4fs elapsed\n",
                 c.collected + c.uncollectable, c.uncollectable, (double)elapsed / 1e9);

@@ -186,7 +186,4 @@ void rcgc__gc_check_held_stopped(rcgc_object *const *held, uint32_t count, const
 #define GC_CHECK_STEP(held, held_count, step) ((void)0)
 #endif
 
-/* Monotonic nanoseconds. */
-uint64_t rcgc__gc_now_ns(void);
-
 #endif /* RCGC_GC_INTERNAL_H */

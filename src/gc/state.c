@@ -27,12 +27,6 @@ void rcgc__gc_state_lock(void) {
 void rcgc__gc_state_unlock(void) { pthread_mutex_unlock(&state_mutex); }
 void rcgc__gc_state_fork_lock(void) { pthread_mutex_lock(&state_mutex); }
 
-uint64_t rcgc__gc_now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ------------------------------------------------------------ Environment */
 
 static void parse_thresholds(const char *text) {

@@ -72,24 +72,13 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Poll @done(@arg) for up to STW_POLL_NS; true when it came true. */
 static bool poll_until(bool (*done)(const void *arg), const void *arg) {
-    uint64_t start = 0;
-    for (unsigned i = 0; !done(arg); i++) {
+    uint64_t start = rcgc__now_ns();
+    for (unsigned i = 1; !done(arg); i++) {
         cpu_relax();
-        if ((i & 63) == 63) {
-            uint64_t now = now_ns();
-            if (start == 0)
-                start = now;
-            else if (now - start > STW_POLL_NS)
-                return false;
-        }
+        if (i % 64 == 0 && rcgc__now_ns() - start > STW_POLL_NS)
+            return false;
     }
     return true;
 }
