@@ -216,7 +216,9 @@ extern _Atomic int64_t rcgc__gc_young_count;
  * thread that made a batch of tracked objects since the last collection
  * (at least one), 0 when threshold[0] is 0 (never). Each thread making
  * objects thus gets threshold[0] creations between stops, as it would
- * alone; on one thread it is threshold[0], CPython's rule. */
+ * alone; on one thread it is threshold[0], CPython's rule. 0 also while
+ * the collector is disabled, so that creations past threshold[0] stay on
+ * the fast path instead of each adding to the shared count. */
 extern _Atomic int64_t rcgc__gc_young_limit;
 
 /* Settings read on every tracked creation: relaxed atomics. */

@@ -95,8 +95,17 @@ __attribute__((constructor)) static void read_gc_environment(void) {
 
 /* --------------------------------------------------------------- Settings */
 
-void rcgc_enable(void) { atomic_store_explicit(&rcgc__gc_enabled, true, memory_order_relaxed); }
-void rcgc_disable(void) { atomic_store_explicit(&rcgc__gc_enabled, false, memory_order_relaxed); }
+/* The young limit follows: 0 while disabled (gc_object.h). */
+void rcgc_enable(void) {
+    atomic_store_explicit(&rcgc__gc_enabled, true, memory_order_seq_cst);
+    rcgc__gc_young_limit_update();
+}
+
+void rcgc_disable(void) {
+    atomic_store_explicit(&rcgc__gc_enabled, false, memory_order_seq_cst);
+    rcgc__gc_young_limit_update();
+}
+
 bool rcgc_is_enabled(void) { return atomic_load_explicit(&rcgc__gc_enabled, memory_order_relaxed); }
 
 void rcgc_set_threshold(unsigned threshold0, unsigned threshold1, unsigned threshold2) {

@@ -251,15 +251,22 @@ static void flush_delta(struct gc_table *young, int64_t delta) {
 }
 
 static int64_t young_limit_for(uint32_t makers) {
-    int64_t threshold = atomic_load_explicit(&rcgc__gc_threshold[0], memory_order_relaxed);
+    if (!atomic_load_explicit(&rcgc__gc_enabled, memory_order_seq_cst))
+        return 0;
+    int64_t threshold = atomic_load_explicit(&rcgc__gc_threshold[0], memory_order_seq_cst);
     return threshold * (makers > 1 ? makers : 1);
 }
 
 void rcgc__gc_young_limit_update(void) {
-    atomic_store_explicit(
-        &rcgc__gc_young_limit,
-        young_limit_for(atomic_load_explicit(&young_makers, memory_order_relaxed)),
-        memory_order_relaxed);
+    /* Two updates at once (rcgc_enable racing rcgc_disable) must not
+     * leave the older inputs' limit behind: whoever stores last checks
+     * that the inputs still give what it stored. */
+    for (;;) {
+        int64_t limit = young_limit_for(atomic_load_explicit(&young_makers, memory_order_seq_cst));
+        atomic_store_explicit(&rcgc__gc_young_limit, limit, memory_order_seq_cst);
+        if (young_limit_for(atomic_load_explicit(&young_makers, memory_order_seq_cst)) == limit)
+            return;
+    }
 }
 
 void rcgc__gc_young_makers_reset_stopped(void) {
