@@ -1,5 +1,7 @@
 """bench/gc/gc_cycles.py - CPython's side of bench/gc_cycles: one gc.collect()
-that finds and frees N instances in rings of 2 to 10, all garbage.
+that finds and frees N instances in rings of 2 to 10, all garbage; or, with
+--shape chains, dropping the one list that holds N instances in chains of
+the same sizes, freed by their counts.
 
 Ring sizes go 2, 3, ..., 10, 2, ... as in gc_cycles.c; each node refers to
 the next and the previous one. Built with the collector off; one untimed
@@ -31,6 +33,31 @@ def make_rings(n, cls, lo, hi):
         k += 1
 
 
+def make_chains(n, cls, lo, hi):
+    heads = []
+    made = 0
+    k = 0
+    while made < n:
+        size = min(lo + k % (hi - lo + 1), n - made)
+        head = None
+        for _ in range(size):
+            node = cls()
+            node.a = head
+            head = node
+        heads.append(head)
+        made += size
+        k += 1
+    return heads
+
+
+def one_chains_run(n, cls, lo, hi):
+    heads = [make_chains(n, cls, lo, hi)]
+    t0 = time.perf_counter_ns()
+    heads.clear()
+    t1 = time.perf_counter_ns()
+    return (t1 - t0) / n
+
+
 def one_run(n, cls, lo, hi):
     make_rings(n, cls, lo, hi)
     t0 = time.perf_counter_ns()
@@ -48,14 +75,16 @@ def main():
     parser.add_argument("--slots", type=int, default=0)
     parser.add_argument("--min-ring", type=int, default=2)
     parser.add_argument("--max-ring", type=int, default=10)
+    parser.add_argument("--shape", choices=("rings", "chains"), default="rings")
     args = parser.parse_args()
+    run = one_chains_run if args.shape == "chains" else one_run
     print("bench-python", platform.python_version())
     cls = node_class(args.slots)
     gc.disable()
     gc.collect()
-    one_run(args.objects, cls, args.min_ring, args.max_ring)
+    run(args.objects, cls, args.min_ring, args.max_ring)
     for _ in range(args.runs):
-        ns = one_run(args.objects, cls, args.min_ring, args.max_ring)
+        ns = run(args.objects, cls, args.min_ring, args.max_ring)
         print("bench-sample ns_per_object %.4f" % ns, flush=True)
     sys.stdout.flush()
     os._exit(0)

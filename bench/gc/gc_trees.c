@@ -12,12 +12,17 @@
  * reference counts and the collector on, default thresholds; a tree dies by
  * its count, the collector pays for scanning young objects), rcgc with the
  * collector off, and CPython running the same program (bench/gc_trees.py).
- * One thread; every row builds the same number of nodes.
+ * Every row builds the same number of nodes. With --threads N (N > 1) the
+ * short-lived trees of each depth are split across N threads (the stretch
+ * and long-lived trees stay on the first), every C row also runs on one
+ * thread in the same round, and a second table gives the speed-up; CPython
+ * is left out there (its GIL runs one thread at a time).
  */
 #include "gc_bench.h"
 
 #include "bench_util.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #define MIN_DEPTH 4
@@ -32,27 +37,67 @@ static long long total_nodes(int depth) {
     return n;
 }
 
-/* Every implementation provides these four steps. */
+#define MAX_THREADS 8
+
+/* Every implementation provides these four steps, and what a thread it
+ * did not start needs before and after them (NULL: nothing). */
 struct impl_ops {
     void *(*make)(int depth);            /* bottom up */
     void *(*populate_new)(int depth);    /* top down from a new node */
     void (*drop)(void *tree);            /* forget it (free, decref, nothing) */
     void (*drop_long_lived)(void *tree); /* after the clock stops */
+    void (*thread_begin)(void);
+    void (*thread_end)(void);
 };
 
-/* One GCBench run in ns per node. */
-static double gcbench(const struct impl_ops *ops, int depth) {
+/* The short-lived trees of every depth whose index is @index modulo
+ * @threads: thread @index's share of the schedule. */
+static void short_lived_share(const struct impl_ops *ops, int depth, int threads, int index) {
     long long stretch = tree_size(depth + 2);
+    for (int d = MIN_DEPTH; d <= depth; d += 2) {
+        long long iters = 2 * stretch / tree_size(d);
+        for (long long i = index; i < iters; i += threads)
+            ops->drop(ops->populate_new(d));
+        for (long long i = index; i < iters; i += threads)
+            ops->drop(ops->make(d));
+    }
+}
+
+struct helper {
+    pthread_t thread;
+    const struct impl_ops *ops;
+    int depth, threads, index;
+};
+
+static void *helper_main(void *arg) {
+    const struct helper *h = arg;
+    if (h->ops->thread_begin != NULL)
+        h->ops->thread_begin();
+    short_lived_share(h->ops, h->depth, h->threads, h->index);
+    if (h->ops->thread_end != NULL)
+        h->ops->thread_end();
+    return NULL;
+}
+
+/* One GCBench run on @threads threads, in wall-clock ns per node. */
+static double gcbench(const struct impl_ops *ops, int depth, int threads) {
+    struct helper helpers[MAX_THREADS];
     uint64_t t0 = bench_now_ns();
     ops->drop(ops->make(depth + 2));
     void *long_lived = ops->populate_new(depth);
-    for (int d = MIN_DEPTH; d <= depth; d += 2) {
-        long long iters = 2 * stretch / tree_size(d);
-        for (long long i = 0; i < iters; i++)
-            ops->drop(ops->populate_new(d));
-        for (long long i = 0; i < iters; i++)
-            ops->drop(ops->make(d));
+    for (int t = 1; t < threads; t++) {
+        helpers[t] = (struct helper){.ops = ops, .depth = depth, .threads = threads, .index = t};
+        if (pthread_create(&helpers[t].thread, NULL, helper_main, &helpers[t]) != 0) {
+            fprintf(stderr, "gc_trees: pthread_create failed\n");
+            exit(1);
+        }
     }
+    short_lived_share(ops, depth, threads, 0);
+    /* Blocked while joining: a helper's collection must not wait for us. */
+    rcgc_blocking_begin();
+    for (int t = 1; t < threads; t++)
+        pthread_join(helpers[t].thread, NULL);
+    rcgc_blocking_end();
     uint64_t t1 = bench_now_ns();
     ops->drop_long_lived(long_lived);
     return (double)(t1 - t0) / (double)total_nodes(depth);
@@ -107,8 +152,8 @@ static void malloc_free(void *tree) {
     free(n);
 }
 
-static const struct impl_ops malloc_ops = {malloc_make, malloc_populate_new, malloc_free,
-                                           malloc_free};
+static const struct impl_ops malloc_ops = {
+    malloc_make, malloc_populate_new, malloc_free, malloc_free, NULL, NULL};
 
 /* ------------------------------------------------------------------ Boehm */
 
@@ -148,8 +193,16 @@ static void *boehm_make(int depth) { return boehm_make_tree(depth); }
 
 static void boehm_forget(void *tree) { (void)tree; }
 
-static const struct impl_ops boehm_ops = {boehm_make, boehm_populate_new, boehm_forget,
-                                          boehm_forget};
+static void boehm_thread_begin(void) {
+    struct GC_stack_base base;
+    GC_get_stack_base(&base);
+    GC_register_my_thread(&base);
+}
+
+static void boehm_thread_end(void) { GC_unregister_my_thread(); }
+
+static const struct impl_ops boehm_ops = {boehm_make,   boehm_populate_new, boehm_forget,
+                                          boehm_forget, boehm_thread_begin, boehm_thread_end};
 #endif
 
 /* ------------------------------------------------------------------- rcgc */
@@ -175,17 +228,28 @@ static void *rcgc_make(int depth) { return gc_bench_make_tree(depth); }
 
 static void rcgc_drop(void *tree) { rcgc_decref(tree); }
 
-static const struct impl_ops rcgc_ops = {rcgc_make, rcgc_populate_new, rcgc_drop, rcgc_drop};
+static void rcgc_thread_begin(void) {
+    if (rcgc_thread_attach() != 0)
+        exit(1);
+}
 
-/* An rcgc run, with the collections it caused added to @collections. */
-static double rcgc_run(int depth, bool collector, uint64_t collections[RCGC_GENERATIONS]) {
+static const struct impl_ops rcgc_ops = {rcgc_make, rcgc_populate_new, rcgc_drop,
+                                         rcgc_drop, rcgc_thread_begin, rcgc_thread_detach};
+
+/* What rcgc's collector did over the counted runs, by generation. */
+struct rcgc_account {
+    uint64_t collections[RCGC_GENERATIONS], stopped_ns[RCGC_GENERATIONS];
+};
+
+/* An rcgc run, with the collections it caused added to @account (if any). */
+static double rcgc_run(int depth, int threads, bool collector, struct rcgc_account *account) {
     rcgc_gc_stats before[RCGC_GENERATIONS], after[RCGC_GENERATIONS];
     if (collector)
         rcgc_enable();
     else
         rcgc_disable();
     rcgc_get_stats(before);
-    double ns = gcbench(&rcgc_ops, depth);
+    double ns = gcbench(&rcgc_ops, depth, threads);
     rcgc_get_stats(after);
     rcgc_enable();
     /* With the collector off, every node made leaves a slot in the young
@@ -194,8 +258,10 @@ static double rcgc_run(int depth, bool collector, uint64_t collections[RCGC_GENE
      * for it (38 ms). */
     if (!collector)
         rcgc_collect(0);
-    for (int g = 0; g < RCGC_GENERATIONS; g++)
-        collections[g] += after[g].collections - before[g].collections;
+    for (int g = 0; g < RCGC_GENERATIONS && account != NULL; g++) {
+        account->collections[g] += after[g].collections - before[g].collections;
+        account->stopped_ns[g] += after[g].total_pause_ns - before[g].total_pause_ns;
+    }
     /* Trees hold no cycles: every node must have died by its count. */
     size_t left = gc_bench_tracked();
     if (left != 0) {
@@ -207,24 +273,55 @@ static double rcgc_run(int depth, bool collector, uint64_t collections[RCGC_GENE
 
 /* ------------------------------------------------------------------- main */
 
+enum { MALLOC, BOEHM, RCGC, RCGC_OFF, PY, ROWS };
+
+/* With --threads > 1: each C row's time on 1 thread, on all, and its
+ * speed-up (1-thread time over the split run's, per round). */
+static void print_speedups(struct gc_bench_row rows[ROWS], struct gc_bench_samples one[ROWS],
+                           struct gc_bench_samples speedup[ROWS], long long threads) {
+    printf("%-26s  %-24s  %-24s  speed-up %lld vs 1 (higher = better)\n", "impl",
+           "1 thread ns/node", "split ns/node", threads);
+    for (int r = MALLOC; r <= RCGC_OFF; r++) {
+        if (one[r].count == 0)
+            continue;
+        struct bench_summary s[3] = {gc_bench_summary(&one[r]), gc_bench_summary(&rows[r].samples),
+                                     gc_bench_summary(&speedup[r])};
+        char cells[3][128];
+        for (int c = 0; c < 3; c++) {
+            char a[32], lo[32], hi[32];
+            bench_format_number(a, sizeof a, s[c].median);
+            bench_format_number(lo, sizeof lo, s[c].p25);
+            bench_format_number(hi, sizeof hi, s[c].p75);
+            snprintf(cells[c], sizeof cells[c], "%s%s (%s-%s)", a, c == 2 ? "x" : "", lo, hi);
+        }
+        printf("%-26s  %-24s  %-24s  %s\n", rows[r].name, cells[0], cells[1], cells[2]);
+        gc_bench_csv("bench/gc_trees: speed-up, split vs 1 thread", rows[r].name, s[2],
+                     s[2].median);
+    }
+}
+
 int main(int argc, char **argv) {
-    long long depth = 16, runs = 5, py_runs = 3;
+    long long depth = 16, runs = 5, py_runs = 3, threads = 1;
     for (int i = 1; i < argc; i++)
         if (!bench_opt_int(argc, argv, &i, "--depth", MIN_DEPTH, 24, &depth) &&
             !bench_opt_int(argc, argv, &i, "--runs", 1, 1000, &runs) &&
             !bench_opt_int(argc, argv, &i, "--py-runs", 0, 1000, &py_runs) &&
+            !bench_opt_int(argc, argv, &i, "--threads", 1, MAX_THREADS, &threads) &&
             !gc_bench_common_opt(argc, argv, &i))
             bench_usage_error(argv[0], argv[i]);
+    if (threads > 1)
+        py_runs = 0;
 
-    enum { MALLOC, BOEHM, RCGC, RCGC_OFF, PY, ROWS };
     struct gc_bench_row rows[ROWS] = {[MALLOC] = {.name = "glibc malloc/free"},
                                       [BOEHM] = {.name = "Boehm"},
                                       [RCGC] = {.name = "rcgc"},
                                       [RCGC_OFF] = {.name = "rcgc, collector off"},
                                       [PY] = {.name = "CPython"}};
     char py_name[64];
-    struct gc_bench_samples py_out[4];
+    struct gc_bench_samples py_out[4], one_thread[ROWS], speedup[ROWS];
     memset(py_out, 0, sizeof py_out);
+    memset(one_thread, 0, sizeof one_thread);
+    memset(speedup, 0, sizeof speedup);
     if (py_runs > 0) {
         char args[128];
         static const char *const keys[] = {"ns_per_node", "collections0", "collections1",
@@ -235,7 +332,8 @@ int main(int argc, char **argv) {
         snprintf(py_name, sizeof py_name, "CPython %s", gc_bench_python_version);
         rows[PY].name = py_name;
     } else {
-        rows[PY].skipped = "skipped: --py-runs 0";
+        rows[PY].skipped =
+            threads > 1 ? "skipped: one thread at a time (GIL)" : "skipped: --py-runs 0";
     }
 
     if (rcgc_thread_attach() != 0)
@@ -245,41 +343,64 @@ int main(int argc, char **argv) {
 #else
     rows[BOEHM].skipped = "skipped: built without bdw-gc";
 #endif
-    uint64_t collections[RCGC_GENERATIONS] = {0, 0, 0};
+    struct rcgc_account account = {{0}, {0}}, ignored = {{0}, {0}};
     /* Run 0 warms every heap up and is not counted. */
     for (long long r = 0; r <= runs; r++) {
-        double ns[ROWS];
-        ns[MALLOC] = gcbench(&malloc_ops, (int)depth);
+        /* With several threads, each row's 1-thread run first, then its
+         * split run: the two figures of a speed-up come from one moment. */
+        double ns[ROWS], one[ROWS];
+        int n = (int)threads;
+        if (n > 1)
+            one[MALLOC] = gcbench(&malloc_ops, (int)depth, 1);
+        ns[MALLOC] = gcbench(&malloc_ops, (int)depth, n);
 #if RCGC_BENCH_HAVE_BOEHM
-        ns[BOEHM] = gcbench(&boehm_ops, (int)depth);
+        if (n > 1)
+            one[BOEHM] = gcbench(&boehm_ops, (int)depth, 1);
+        ns[BOEHM] = gcbench(&boehm_ops, (int)depth, n);
 #endif
-        ns[RCGC] = rcgc_run((int)depth, true, collections);
-        ns[RCGC_OFF] = rcgc_run((int)depth, false, collections);
+        if (n > 1)
+            one[RCGC] = rcgc_run((int)depth, 1, true, &ignored);
+        ns[RCGC] = rcgc_run((int)depth, n, true, &account);
+        if (n > 1)
+            one[RCGC_OFF] = rcgc_run((int)depth, 1, false, &ignored);
+        ns[RCGC_OFF] = rcgc_run((int)depth, n, false, NULL);
         if (r == 0) {
-            memset(collections, 0, sizeof collections);
+            account = (struct rcgc_account){{0}, {0}};
             continue;
         }
-        gc_bench_push(&rows[MALLOC].samples, ns[MALLOC]);
-#if RCGC_BENCH_HAVE_BOEHM
-        gc_bench_push(&rows[BOEHM].samples, ns[BOEHM]);
-#endif
-        gc_bench_push(&rows[RCGC].samples, ns[RCGC]);
-        gc_bench_push(&rows[RCGC_OFF].samples, ns[RCGC_OFF]);
+        for (int row = MALLOC; row <= RCGC_OFF; row++) {
+            if (row == BOEHM && !RCGC_BENCH_HAVE_BOEHM)
+                continue;
+            gc_bench_push(&rows[row].samples, ns[row]);
+            if (n > 1) {
+                gc_bench_push(&one_thread[row], one[row]);
+                gc_bench_push(&speedup[row], one[row] / ns[row]);
+            }
+        }
     }
 
-    char title[256];
+    char title[256], split[64] = "";
+    if (threads > 1)
+        snprintf(split, sizeof split, ", short-lived trees split across %lld threads", threads);
     snprintf(title, sizeof title,
-             "bench/gc_trees: GCBench, long-lived depth %lld, stretch %lld, %.1fM nodes per run",
-             depth, depth + 2, (double)total_nodes((int)depth) / 1e6);
+             "bench/gc_trees: GCBench, long-lived depth %lld, stretch %lld, %.1fM nodes per run%s",
+             depth, depth + 2, (double)total_nodes((int)depth) / 1e6, split);
     struct gc_bench_table table = {title, "ns/node", true};
     gc_bench_table(&table, rows, ROWS, rows[BOEHM].samples.count > 0 ? BOEHM : MALLOC);
     printf("collections per run, generations 0/1/2: rcgc %.0f/%.0f/%.0f",
-           (double)collections[0] / (double)runs, (double)collections[1] / (double)runs,
-           (double)collections[2] / (double)runs);
+           (double)account.collections[0] / (double)runs,
+           (double)account.collections[1] / (double)runs,
+           (double)account.collections[2] / (double)runs);
     if (py_out[3].count > 0)
         printf(", CPython %.0f/%.0f/%.0f", gc_bench_summary(&py_out[1]).median,
                gc_bench_summary(&py_out[2]).median, gc_bench_summary(&py_out[3]).median);
     printf("\n");
+    printf("rcgc's world stopped per run, generations 0/1/2: %.1f/%.1f/%.1f ms\n",
+           (double)account.stopped_ns[0] / 1e6 / (double)runs,
+           (double)account.stopped_ns[1] / 1e6 / (double)runs,
+           (double)account.stopped_ns[2] / 1e6 / (double)runs);
+    if (threads > 1)
+        print_speedups(rows, one_thread, speedup, threads);
     gc_bench_reproduce(argc, argv);
     bench_result(gc_bench_summary(&rows[RCGC].samples).median, "ns/node", true);
     rcgc_thread_detach();
