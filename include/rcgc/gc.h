@@ -204,7 +204,9 @@ enum rcgc_gc_phase { RCGC_GC_START = 0, RCGC_GC_STOP = 1 };
  * @generation: the oldest generation collected.
  * @collected: objects freed (0 in the start phase).
  * @uncollectable: objects kept because of legacy finalizers (0 at start).
- * @pause_ns: how long the other threads were stopped (0 at start).
+ * @pause_ns: how long the other threads were stopped, from the stop request
+ *     (time for every thread to reach a safepoint included) to the restart
+ *     (0 at start).
  * @elapsed_ns: the whole collection, finalizers and clears included.
  */
 typedef struct rcgc_gc_info {

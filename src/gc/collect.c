@@ -605,8 +605,10 @@ ptrdiff_t rcgc__gc_collect_locked(int generation) {
     rcgc__gc_run_callbacks(RCGC_GC_START, &info);
 
     uint64_t returned_before = rcgc__deferred_returned();
-    rcgc__stop_the_world();
+    /* The pause counts from the stop request: waiting for every thread to
+     * reach a safepoint is part of what the others lose. */
     uint64_t stop_start = rcgc__now_ns();
+    rcgc__stop_the_world();
     make_counts_exact(&c);
     GC_CHECK_STEP(NULL, 0, "the stop");
     if (c.debug & RCGC_DEBUG_STATS)
