@@ -119,6 +119,7 @@ set boxwidth 0.9
 set datafile missing "?"
 set yrange [0:2.2]
 set grid ytics
+set xtics noenhanced
 set key outside right top noenhanced
 set arrow from graph 0, first 1 to graph 1, first 1 nohead dashtype 2
 plot for [i=2:7] "$speedups" using i:xtic(1) title columnheader(i)
