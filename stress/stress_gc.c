@@ -2,7 +2,8 @@
  * builds and drops random graphs of tracked nodes (rings, self-loops, random
  * links, cycles whose members are owned by different threads, handed over
  * through an exchange array) in biased, atomic and deferred counting, while
- * collector threads call rcgc_collect(0/1/2), freeze and list the heap, and
+ * collector threads call rcgc_collect(0/1/2), freeze and list the heap,
+ * switch automatic collection off and on around a few nodes made, and
  * automatic collections run often (thresholds 200, 5, 5). Threads also poll
  * safepoints, sleep in blocking regions, detach and re-attach, and spawn
  * short-lived threads that feed the exchange and exit, so attaching and
@@ -92,6 +93,10 @@ static _Atomic uint64_t next_id;
 static _Atomic long made, released, finalized, resurrected_count, explicit_collections;
 static _Atomic long spawned, reattached, gc_starts, gc_stops, hook_collects, listings;
 static _Atomic long peak_live, backpressure;
+/* Odd while a thread has automatic collection switched off: a check that
+ * reads it even and unchanged around rcgc_is_enabled() must read true. */
+static _Atomic unsigned long disable_seq;
+static _Atomic long disabled_spells;
 static _Atomic uint64_t release_bits[RELEASE_BITS / 64];
 static rcgc_object *_Atomic exchange[EXCHANGE];
 static rcgc_object *_Atomic resurrected[RESURRECT_SLOTS];
@@ -523,6 +528,19 @@ static void collect(struct thread_ctx *ctx) {
     if (found < 0 && errno != ENOMEM)
         stress_fail("rcgc_collect(%d) returned %td (errno %d)", generation, found, errno);
     atomic_fetch_add_explicit(&explicit_collections, 1, memory_order_relaxed);
+    /* Now and then a spell with automatic collection off, racing other
+     * threads' spells and collections (one spell at a time, so the
+     * sequence stays odd exactly while it lasts). */
+    unsigned long even = atomic_load(&disable_seq) & ~1ul;
+    if (stress_below(&ctx->rng, 8) == 0 &&
+        atomic_compare_exchange_strong(&disable_seq, &even, even + 1)) {
+        rcgc_disable();
+        for (int i = 0; i < 8; i++)
+            put_held(pick(ctx), node_make(&ctx->rng));
+        rcgc_enable();
+        atomic_fetch_add(&disable_seq, 1);
+        atomic_fetch_add_explicit(&disabled_spells, 1, memory_order_relaxed);
+    }
     if (stress_below(&ctx->rng, 32) == 0) {
         errno = 0;
         if (rcgc_collect(RCGC_GENERATIONS) != -1 || errno != EINVAL)
@@ -555,7 +573,9 @@ static void introspect(struct thread_ctx *ctx) {
     for (unsigned g = 0; g < RCGC_GENERATIONS; g++)
         if (threshold[g] != thresholds[g])
             stress_fail("threshold %u reads %u, was set to %u", g, threshold[g], thresholds[g]);
-    if (!rcgc_is_enabled())
+    unsigned long seq = atomic_load(&disable_seq);
+    bool enabled = rcgc_is_enabled();
+    if (!enabled && seq % 2 == 0 && atomic_load(&disable_seq) == seq)
         stress_fail("automatic collection reads as disabled");
     if (ctx->frozen_steps == 0 && stress_below(&ctx->rng, 4) == 0) {
         rcgc_freeze();
@@ -754,6 +774,26 @@ static long drop_globals(void) {
     return dropped;
 }
 
+/* After every spell with automatic collection off, it still runs: making
+ * more live nodes than any young limit the threads could have raised
+ * (threshold[0] per thread that made objects) starts a collection. */
+static void check_automatic_collection_runs(void) {
+    enum { KEEP = 200 * 256 };
+    static struct node *kept[KEEP];
+    uint64_t rng = base_seed;
+    rcgc_gc_stats before[RCGC_GENERATIONS], after[RCGC_GENERATIONS];
+    rcgc_get_stats(before);
+    for (int i = 0; i < KEEP; i++)
+        kept[i] = node_make(&rng);
+    rcgc_get_stats(after);
+    if (after[0].collections + after[1].collections + after[2].collections ==
+        before[0].collections + before[1].collections + before[2].collections)
+        stress_fail("no automatic collection in %d new live nodes after %ld spells with it off",
+                    (int)KEEP, atomic_load(&disabled_spells));
+    for (int i = 0; i < KEEP; i++)
+        rcgc_decref(&kept[i]->head);
+}
+
 static void on_fatal(const char *message, void *arg) {
     (void)arg;
     stress_fail("%s", message); /* then rcgc aborts */
@@ -774,6 +814,7 @@ int main(int argc, char **argv) {
      * drop what is left, then collect until nothing is found. */
     atomic_store(&finishing, true);
     rcgc_thread_attach();
+    check_automatic_collection_runs();
     rcgc_unfreeze();
     long dropped = drop_globals();
     /* Two full collections, then more while they still free something: a
@@ -812,13 +853,13 @@ int main(int argc, char **argv) {
     printf("stress_gc: collections %llu/%llu/%llu by generation (%ld explicit, %ld from "
            "finalizers, %ld to catch up, %ld heap listings), collected %llu/%llu/%llu, longest "
            "pause %.1f ms; "
-           "%ld short-lived threads, %ld re-attaches\n",
+           "%ld short-lived threads, %ld re-attaches, %ld spells with automatic collection off\n",
            (unsigned long long)stats[0].collections, (unsigned long long)stats[1].collections,
            (unsigned long long)stats[2].collections, atomic_load(&explicit_collections),
            atomic_load(&hook_collects), atomic_load(&backpressure), atomic_load(&listings),
            (unsigned long long)stats[0].collected, (unsigned long long)stats[1].collected,
            (unsigned long long)stats[2].collected, (double)max_pause_ns / 1e6,
-           atomic_load(&spawned), atomic_load(&reattached));
+           atomic_load(&spawned), atomic_load(&reattached), atomic_load(&disabled_spells));
     if (n_released != n_made) {
         stress_fail("%ld nodes made but %ld released (%ld leaked)", n_made, n_released,
                     n_made - n_released);
