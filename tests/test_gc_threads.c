@@ -1,8 +1,10 @@
 /* tests/test_gc_threads.c - the collector with several threads:
  * collections started from two threads while a third makes garbage, a
  * collection from an unattached thread freeing another thread's cycle,
- * a blocked thread that does not hold up a collection, and threshold[0]
- * counted per thread making objects. They only give
+ * a blocked thread that does not hold up a collection, threshold[0]
+ * counted per thread making objects, and garbage handed to the thread
+ * that owns it (freed before rcgc_collect returns; a hook that collects
+ * on that thread returns 0). They only give
  * races a chance to show; no assertion depends on how long anything takes.
  *
  * Conventions (tests/support/gc_types.h): every test starts from a full
@@ -229,6 +231,106 @@ static void young_threshold_returns_to_one_thread_after_a_collection(void **stat
         rcgc_decref(theirs.objects[i]);
 }
 
+/* ------------------------------------------ Garbage handed to its owner */
+
+/* A self-referencing node whose release notes the thread it ran on: a
+ * collection hands garbage to the thread that owns it when that thread is
+ * running, and takes it back after a while when it does not come. */
+struct owned_node {
+    rcgc_object head;
+    rcgc_object *other;
+};
+
+static pthread_t owner_thread;
+static _Atomic long released_by_owner, released_elsewhere;
+static _Atomic bool owner_ready, owner_may_stop;
+static _Atomic ptrdiff_t collected_in_owners_hook;
+
+static void owned_traverse(rcgc_object *self, rcgc_visit_fn visit, void *arg) {
+    struct owned_node *n = (struct owned_node *)self;
+    if (n->other != NULL)
+        visit(n->other, arg);
+}
+
+static void owned_clear(rcgc_object *self) {
+    struct owned_node *n = (struct owned_node *)self;
+    rcgc_object *other = n->other;
+    n->other = NULL;
+    /* A hook that collects: on whichever thread clears, it is part of the
+     * running collection, so it returns 0 instead of waiting for it. */
+    if (pthread_equal(pthread_self(), owner_thread))
+        atomic_store(&collected_in_owners_hook, rcgc_collect(0));
+    rcgc_xdecref(other);
+}
+
+static void owned_release(rcgc_object *self) {
+    (void)self;
+    if (pthread_equal(pthread_self(), owner_thread))
+        atomic_fetch_add(&released_by_owner, 1);
+    else
+        atomic_fetch_add(&released_elsewhere, 1);
+}
+
+static const rcgc_type owned_type = {.name = "owned_node",
+                                     .size = sizeof(struct owned_node),
+                                     .flags = RCGC_TYPE_GC,
+                                     .traverse = owned_traverse,
+                                     .clear = owned_clear,
+                                     .release = owned_release};
+
+enum { OWNED_CYCLES = 500 };
+
+/* Makes OWNED_CYCLES self-cycles and drops them, then stays at safepoints
+ * until told to stop. */
+static void *own_garbage_and_wait(void *arg) {
+    (void)arg;
+    rcgc_thread_attach();
+    for (int i = 0; i < OWNED_CYCLES; i++) {
+        struct owned_node *n = (struct owned_node *)rcgc_new(&owned_type);
+        if (n == NULL) {
+            atomic_fetch_add(&thread_failures, 1);
+            break;
+        }
+        rcgc_incref(&n->head);
+        n->other = &n->head;
+        rcgc_decref(&n->head);
+    }
+    atomic_store(&owner_ready, true);
+    while (!atomic_load(&owner_may_stop))
+        rcgc_safepoint();
+    rcgc_thread_detach();
+    return NULL;
+}
+
+static void garbage_of_a_thread_at_safepoints_is_freed_before_collect_returns(void **state) {
+    (void)state;
+    atomic_store(&released_by_owner, 0);
+    atomic_store(&released_elsewhere, 0);
+    atomic_store(&collected_in_owners_hook, -2);
+    atomic_store(&owner_ready, false);
+    atomic_store(&owner_may_stop, false);
+    rcgc_disable(); /* the only collection is the one below */
+    assert_int_equal(pthread_create(&owner_thread, NULL, own_garbage_and_wait, NULL), 0);
+    while (!atomic_load(&owner_ready))
+        sched_yield();
+    assert_int_equal(rcgc_collect(2), OWNED_CYCLES);
+    /* All of it freed before rcgc_collect returned, by whichever thread. */
+    assert_int_equal(atomic_load(&released_by_owner) + atomic_load(&released_elsewhere),
+                     OWNED_CYCLES);
+    atomic_store(&owner_may_stop, true);
+    rcgc_blocking_begin();
+    pthread_join(owner_thread, NULL);
+    rcgc_blocking_end();
+    rcgc_enable();
+    assert_int_equal(atomic_load(&thread_failures), 0);
+    print_message("released by the owner: %ld of %d\n", atomic_load(&released_by_owner),
+                  OWNED_CYCLES);
+    /* If the owner cleared its garbage (it usually does: it polls all the
+     * time), its hook's collection returned 0. */
+    ptrdiff_t in_hook = atomic_load(&collected_in_owners_hook);
+    assert_true(in_hook == -2 || in_hook == 0);
+}
+
 /* An optional argument runs only the tests matching it (cmocka's pattern). */
 
 int main(int argc, char **argv) {
@@ -240,6 +342,7 @@ int main(int argc, char **argv) {
         GC_TEST(blocked_thread_does_not_hold_up_a_collection),
         GC_TEST(young_threshold_is_per_thread_making_objects),
         GC_TEST(young_threshold_returns_to_one_thread_after_a_collection),
+        GC_TEST(garbage_of_a_thread_at_safepoints_is_freed_before_collect_returns),
     };
 #undef GC_TEST
     if (argc > 1)

@@ -18,10 +18,18 @@
  * tracked objects. A collection stops the world (every attached thread
  * parks at its next safepoint; threads in blocking regions are not waited
  * for), finds the garbage, restarts the world, and only then runs
- * finalizers, clear hooks, debug output and callbacks, on the collecting
- * thread. Two collections never overlap: the collector's state sits behind
- * one mutex. Hooks that run during a collection may call every function
- * here; rcgc_collect from inside one returns 0 (CPython's rule).
+ * finalizers, debug output and callbacks, on the collecting thread. Clear
+ * hooks, and the deaths that follow, run on the thread that owns each
+ * object when that thread was parked at the stop (it does them at its
+ * next safepoint, while the collecting thread waits, so the memory goes
+ * back to the heap it came from); the collecting thread does the rest,
+ * and any owner's share that does not come within a millisecond. So a
+ * clear or release hook must not wait for a lock the host may hold around
+ * rcgc_new, rcgc_safepoint or rcgc_collect on another thread. Two
+ * collections never overlap: the collector's state sits behind one mutex.
+ * Hooks that run during a collection may call every function here, on
+ * whichever thread they run; rcgc_collect from inside one returns 0
+ * (CPython's rule).
  *
  * Usage:
  *     static const rcgc_type node_type = {"node", sizeof(struct node),
@@ -68,7 +76,8 @@ extern "C" {
  * Thread safety: any thread; an unattached caller is attached for the
  *   duration. Waits, as a blocked thread, while another collection runs.
  * Cost: a stop of the world and two traversals of every candidate; the
- *   finalizers and clear hooks of the garbage, with the world running.
+ *   finalizers and clear hooks of the garbage, with the world running
+ *   (clears and frees shared with the threads that own the garbage).
  */
 RCGC_API ptrdiff_t rcgc_collect(int generation);
 

@@ -82,6 +82,15 @@ static inline uint64_t rcgc__now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* A spin-wait's pause: lets the other hyperthread run and saves power. */
+static inline void rcgc__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#endif
+}
+
 /* ------------------------------------------------------------------ Options */
 
 /* The options table: field, environment variable, default, minimum, maximum,

@@ -28,10 +28,12 @@
  *        they reach) to the target, uncleared
  *     8  clear hooks break the cycles; the held references are dropped,
  *        and the objects die by reference counting (SAVEALL: they go to
- *        the garbage list instead)
+ *        the garbage list instead); threads that were parked do this for
+ *        their own objects (sweep.c)
  *
  * No step recurses: every traversal runs from an explicit work list.
- * Shared: everything here runs under gc_mutex, on the collecting thread.
+ * Shared: everything here runs under gc_mutex, on the collecting thread,
+ * but step 8's share of other threads.
  */
 #include "gc/gc_internal.h"
 
@@ -60,7 +62,9 @@ struct collection {
     uint32_t *stack;      /* work list of candidate (or held) indices */
     uint32_t top;
     rcgc_object **held; /* unreachable and collectable, one reference each */
+    uint8_t *batch_of;  /* per held object: who clears and drops it (sweep.c) */
     uint32_t held_count;
+    struct gc_sweep_owners owners;               /* the threads parked in the first stop */
     uint32_t uncollectable_first, uncollectable; /* in the target, after step 4 */
     bool legacy_found, finalizer_found, deferred_found, watched_found;
     size_t collected;
@@ -288,11 +292,20 @@ static uint32_t trial_deletion(struct collection *c) {
  * per object. */
 static void hold(struct collection *c, rcgc_object *obj) {
     /* Another thread's object has its counts merged now, while its owner
-     * is parked: the drops in step 8 are then plain atomic subtractions
-     * instead of one queueing (and one lock of the owner's queue) each. */
+     * is stopped: every drop in step 8 is then a plain atomic subtraction
+     * instead of one queueing (and one lock of the owner's queue) each,
+     * and a queued reference never makes garbage look referenced. If its
+     * owner was parked, the owner clears and drops it (sweep.c), so the
+     * last drop, and the free, happen on the thread whose heap it is in.
+     * When other threads take part, the collector's own objects are
+     * merged too: their clears may drop references to them. */
     uint32_t owner = atomic_load_explicit(&obj->ob_tid, memory_order_relaxed);
+    unsigned batch = 0;
     if (owner != 0 && owner != rcgc_tls_thread_id)
+        batch = rcgc__gc_sweep_batch_of(&c->owners, owner);
+    if (owner != 0 && (owner != rcgc_tls_thread_id || c->owners.count > 1))
         (void)rcgc__merge_refcount(obj, 0);
+    c->batch_of[c->held_count] = (uint8_t)batch;
     atomic_store_explicit(&obj->ob_gc_slot, c->held_count, memory_order_relaxed);
     gc_set_gen(obj, GEN_HELD);
     c->held[c->held_count++] = obj;
@@ -347,6 +360,7 @@ static void compact_held(struct collection *c) {
         if (obj == NULL)
             continue;
         atomic_store_explicit(&obj->ob_gc_slot, write, memory_order_relaxed);
+        c->batch_of[write] = c->batch_of[k];
         c->held[write++] = obj;
     }
     c->held_count = write;
@@ -394,10 +408,12 @@ static bool find_unreachable(struct collection *c) {
     c->uncollectable_first = c->target->length;
     if (unreachable == 0)
         return true; /* every candidate stays where it is */
+    /* One block: the held pointers, then their batches. */
     // NOLINTNEXTLINE(bugprone-sizeof-expression): an array of object pointers
-    c->held = rcgc_raw_malloc((size_t)unreachable * sizeof(rcgc_object *));
+    c->held = rcgc_raw_malloc((size_t)unreachable * (sizeof(rcgc_object *) + 1));
     if (c->held == NULL)
         return false; /* everything survives this time */
+    c->batch_of = (uint8_t *)(c->held + unreachable);
     split_unreachable(c);
     if (c->legacy_found)
         separate_uncollectable(c);
@@ -502,7 +518,8 @@ static void held_count_visit(rcgc_object *referent, void *arg) {
  * one reference twice, or one its object does not hold - and a clear hook
  * has just run on an object in use. CPython's debug build stops there
  * too. Deferred objects are left out: their counts wait for a sync. */
-static void check_no_outside_references(struct collection *c) {
+static void check_no_outside_references(void *arg) {
+    struct collection *c = arg;
     for (uint32_t k = 0; k < c->held_count; k++)
         c->refs[k] = 0;
     for (uint32_t k = 0; k < c->held_count; k++)
@@ -522,9 +539,10 @@ static void check_no_outside_references(struct collection *c) {
 }
 #endif
 
-/* Step 8. Nothing else reaches a held object (finalizers are done), so
- * moving one into the target needs no stop: appends to an old table are
- * the collector's, under gc_mutex (G2). */
+/* Step 8, by the threads that own the garbage (sweep.c). Nothing else
+ * reaches a held object (finalizers are done), so moving one into the
+ * target needs no stop: appends to an old table are the collector's,
+ * under gc_mutex (G2). */
 static void delete_garbage(struct collection *c) {
     bool save_all = (c->debug & RCGC_DEBUG_SAVEALL) != 0;
     if (save_all) {
@@ -541,31 +559,13 @@ static void delete_garbage(struct collection *c) {
         }
         return;
     }
-    for (uint32_t k = 0; k < c->held_count; k++) {
-        rcgc_object *obj = c->held[k];
-        if (!is_held(obj))
-            continue;
-        c->collected++;
-        if (obj->ob_type->clear != NULL)
-            obj->ob_type->clear(obj);
-    }
-    /* The clears' drops of deferred objects sit in this thread's table. */
-    if (rcgc__thread_record() != NULL)
-        rcgc__deferred_flush(rcgc__thread_record());
 #if RCGC_CHECKS >= 2
-    check_no_outside_references(c);
+    void (*at_barrier)(void *arg) = check_no_outside_references;
+#else
+    void (*at_barrier)(void *arg) = NULL;
 #endif
-    for (uint32_t k = 0; k < c->held_count; k++) {
-        rcgc_object *obj = c->held[k];
-        /* Still referenced once every clear hook ran (by an object with no
-         * clear hook), or immortal: it lives on, tracked. */
-        if (is_held(obj) &&
-            (rcgc__refcount_applied(obj) > 1 ||
-             (gc_flags_load(obj) & OBJ_MODE_MASK) == RCGC_RC_IMMORTAL) &&
-            !gc_table_append(c->target, obj))
-            rcgc__fatal("rcgc: generation table could not grow during a collection");
-        rcgc_decref(obj);
-    }
+    c->collected +=
+        rcgc__gc_sweep(c->held, c->batch_of, c->held_count, &c->owners, c->target, at_barrier, c);
 }
 
 static void print_start(const struct collection *c, FILE *out) {
@@ -618,6 +618,7 @@ ptrdiff_t rcgc__gc_collect_locked(int generation) {
     bool found = false;
     if (gathered) {
         reset_counters(generation);
+        rcgc__gc_sweep_note_owners_stopped(&c.owners);
         found = find_unreachable(&c);
         GC_CHECK_STEP(c.held, c.held_count, "finding the unreachable");
         if (generation == 2)

@@ -115,6 +115,13 @@ void rcgc__gc_lock(void);
 void rcgc__gc_unlock(void);
 bool rcgc__gc_lock_held(void);
 
+/* A thread working part of a collection for the collector, which holds
+ * gc_mutex and waits for it (sweep.c): while it borrows the mutex, the
+ * API's locking calls from its hooks act as on the collecting thread
+ * (reentrant) instead of waiting for the mutex the collector will not
+ * release until this thread is done. */
+void rcgc__gc_lock_borrow(bool borrow);
+
 /* state.c: counters, statistics, debug flags and stream, garbage list.
  * What the host only reads or lists (statistics, garbage list, callbacks,
  * stream) sits behind a leaf lock of its own, never held while a hook runs
@@ -169,6 +176,32 @@ extern _Thread_local bool rcgc__gc_in_collection;
 /* Call @visit on every young table. Any thread may read a table's counts
  * (atomics); its slots and length only with the world stopped. */
 void rcgc__gc_for_each_young(void (*visit)(struct gc_table *table, void *arg), void *arg);
+
+/* sweep.c: the garbage cleared and dropped by the threads that own it.
+ * Batch 0 is the collecting thread's; batches 1.. go to the threads found
+ * parked when the world was stopped, one each (tid[b]). */
+#define GC_SWEEP_BATCHES 16
+
+struct gc_sweep_owners {
+    uint32_t tid[GC_SWEEP_BATCHES];
+    unsigned count; /* batches in use, the collector's included */
+};
+
+/* Note the threads parked in this stop (world stopped). */
+void rcgc__gc_sweep_note_owners_stopped(struct gc_sweep_owners *owners);
+
+/* The batch of an object whose owner is @tid: 0 (the collector's) unless
+ * @tid was noted parked. */
+unsigned rcgc__gc_sweep_batch_of(const struct gc_sweep_owners *owners, uint32_t tid);
+
+/* Step 8 over the @count held objects (G3), held[k] in batch batch_of[k]:
+ * every clear hook, then @at_barrier (NULL: none) while no thread touches
+ * a held object, then every held reference dropped; objects still
+ * referenced after all clears are appended to @target first. World
+ * running, gc_mutex held. Returns how many held objects were cleared. */
+size_t rcgc__gc_sweep(rcgc_object **held, const uint8_t *batch_of, uint32_t count,
+                      const struct gc_sweep_owners *owners, struct gc_table *target,
+                      void (*at_barrier)(void *arg), void *arg);
 
 /* check.c: G1 over every table, G3 over a collection's held array; fatal
  * with the object and the rule when one is broken. World stopped. Run

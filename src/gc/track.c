@@ -72,6 +72,13 @@ void rcgc__gc_unlock(void) {
 
 bool rcgc__gc_lock_held(void) { return gc_lock_depth > 0; }
 
+void rcgc__gc_lock_borrow(bool borrow) {
+    if (borrow)
+        gc_lock_depth++;
+    else
+        gc_lock_depth--;
+}
+
 static bool gc_trylock(void) {
     if (gc_lock_depth > 0 || pthread_mutex_trylock(&gc_mutex) != 0)
         return false;

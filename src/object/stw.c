@@ -64,19 +64,11 @@ static long cores_available(void) {
     return n;
 }
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#endif
-}
-
 /* Poll @done(@arg) for up to STW_POLL_NS; true when it came true. */
 static bool poll_until(bool (*done)(const void *arg), const void *arg) {
     uint64_t start = rcgc__now_ns();
     for (unsigned i = 1; !done(arg); i++) {
-        cpu_relax();
+        rcgc__cpu_relax();
         if (i % 64 == 0 && rcgc__now_ns() - start > STW_POLL_NS)
             return false;
     }
@@ -113,13 +105,23 @@ RCGC_NOINLINE static void park_slow(struct thread_record *record) {
     pthread_mutex_unlock(&park_mutex);
 }
 
+void (*_Atomic rcgc__help_hook)(void);
+
 void rcgc_safepoint(void) {
     struct thread_record *record = rcgc__thread_record();
     if (RCGC_LIKELY(atomic_load_explicit(&rcgc__stop_requested, memory_order_relaxed) == 0)) {
         /* Objects other threads queued for this one to merge. */
         if (record != NULL &&
-            RCGC_UNLIKELY(atomic_load_explicit(&record->queue_pending, memory_order_relaxed)))
+            RCGC_UNLIKELY(atomic_load_explicit(&record->queue_pending, memory_order_relaxed))) {
             rcgc__thread_drain_queue(record, NULL);
+            /* After the drain: a request raised while it ran is seen here. */
+            if (atomic_load_explicit(&record->help_pending, memory_order_relaxed) &&
+                atomic_exchange_explicit(&record->help_pending, false, memory_order_acquire)) {
+                void (*hook)(void) = atomic_load_explicit(&rcgc__help_hook, memory_order_acquire);
+                if (hook != NULL)
+                    hook();
+            }
+        }
         return;
     }
     if (record != NULL &&

@@ -127,6 +127,36 @@ void rcgc_thread_detach(void) {
     detach_record(rcgc__my_record);
 }
 
+static bool state_is_running(const struct thread_record *record) {
+    int state = atomic_load_explicit(&record->state, memory_order_relaxed);
+    return state == THREAD_ATTACHED || state == THREAD_PARKED;
+}
+
+bool rcgc__thread_request_help(uint32_t tid) {
+    struct thread_record *record = rcgc__thread_lock_by_tid(tid);
+    if (record == NULL)
+        return false;
+    bool running = state_is_running(record);
+    if (running) {
+        /* Under queue_mutex: a drain that finds the queue empty clears
+         * queue_pending under it too, and then looks at help_pending, so
+         * the request is seen either way. */
+        atomic_store_explicit(&record->help_pending, true, memory_order_relaxed);
+        atomic_store_explicit(&record->queue_pending, true, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&record->queue_mutex);
+    return running;
+}
+
+bool rcgc__thread_is_running(uint32_t tid) {
+    struct thread_record *record = rcgc__thread_lock_by_tid(tid);
+    if (record == NULL)
+        return false;
+    bool running = state_is_running(record);
+    pthread_mutex_unlock(&record->queue_mutex);
+    return running;
+}
+
 struct thread_record *rcgc__thread_lock_by_tid(uint32_t tid) {
     uint32_t slot = (tid >> 16) - 1;
     if (tid == 0 || slot >= THREAD_SLOTS)

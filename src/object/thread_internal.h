@@ -80,6 +80,10 @@ struct thread_record {
     struct rcgc_object **queue; /* queue_mutex; from the raw layer */
     size_t queue_length, queue_capacity;
     _Atomic bool queue_pending;
+    /* Work another layer asked this thread to do at its next safepoint
+     * (rcgc__thread_request_help); raised together with queue_pending, so
+     * the inline poll tests one flag. */
+    _Atomic bool help_pending;
     /* Net count changes to deferred objects, not yet applied (deferred.c):
      * written by the thread itself, read by a stopper while it is parked. */
     struct deferred_entry {
@@ -103,6 +107,20 @@ void rcgc__thread_drain_queue(struct thread_record *record, struct rcgc_object *
 /* Add @obj to @record's queue; queue_mutex held (rcgc__thread_lock_by_tid),
  * released here. */
 void rcgc__thread_enqueue_unlock(struct thread_record *record, struct rcgc_object *obj);
+
+/* Ask the live thread whose id is @tid to run rcgc__help_hook at its
+ * next safepoint. False, with nothing asked, when no live thread has that
+ * id or it is not running (blocked, suspended or detached): it would not
+ * come soon. */
+bool rcgc__thread_request_help(uint32_t tid);
+
+/* Whether the live thread whose id is @tid is attached and not in a
+ * blocking region (running, or parked in a stop that will end). */
+bool rcgc__thread_is_running(uint32_t tid);
+
+/* Run by a thread at a safepoint when help was requested of it; set by
+ * the layer that requests help, before its first request. */
+extern void (*_Atomic rcgc__help_hook)(void);
 
 /* Set while a stopper wants the world stopped; polled by rcgc_safepoint. */
 extern _Atomic unsigned rcgc__stop_requested;
