@@ -297,14 +297,14 @@ static void hold(struct collection *c, rcgc_object *obj) {
      * and a queued reference never makes garbage look referenced. If its
      * owner was parked, the owner clears and drops it (sweep.c), so the
      * last drop, and the free, happen on the thread whose heap it is in.
-     * When other threads take part, the collector's own objects are
-     * merged too: their clears may drop references to them. */
+     * (The collector's own objects keep their biased counts: what other
+     * threads' clears queue for it is drained at the sweep's barrier.) */
     uint32_t owner = atomic_load_explicit(&obj->ob_tid, memory_order_relaxed);
     unsigned batch = 0;
-    if (owner != 0 && owner != rcgc_tls_thread_id)
+    if (owner != 0 && owner != rcgc_tls_thread_id) {
         batch = rcgc__gc_sweep_batch_of(&c->owners, owner);
-    if (owner != 0 && (owner != rcgc_tls_thread_id || c->owners.count > 1))
         (void)rcgc__merge_refcount(obj, 0);
+    }
     c->batch_of[c->held_count] = (uint8_t)batch;
     atomic_store_explicit(&obj->ob_gc_slot, c->held_count, memory_order_relaxed);
     gc_set_gen(obj, GEN_HELD);

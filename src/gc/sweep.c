@@ -23,10 +23,12 @@
  * from POSTED to TAKEN, by its owner at a safepoint or by the collector),
  * worked and marked DONE. The collector takes a batch itself when its
  * owner is not running or has not taken it within GC_SWEEP_WAIT_NS. Every
- * held object's counts were merged when it was held (collect.c), so any
- * thread's drops are atomic subtractions and the last one kills it on the
- * spot: rcgc_collect frees what it found before it returns, whoever
- * worked the batch.
+ * held object of another thread had its counts merged when it was held
+ * (collect.c), so any thread's drops are atomic subtractions and the last
+ * one kills it on the spot: rcgc_collect frees what it found before it
+ * returns, whoever worked the batch. The collector's own objects keep
+ * their biased counts; drops of them by other threads' clears are queued
+ * to it, and it drains its queue at the barrier.
  *
  * Shared: `sweep` below. The collector (gc_mutex held) writes a batch's
  * range and the phase before the release store of POSTED; a thread reads
@@ -269,6 +271,13 @@ size_t rcgc__gc_sweep(rcgc_object **held, const uint8_t *batch_of, uint32_t coun
     atomic_store_explicit(&rcgc__help_hook, help, memory_order_release);
     atomic_store_explicit(&sweep.batches, batches, memory_order_relaxed);
     run_phase(1, batches);
+    /* Other threads' clears may have dropped references to the
+     * collector's own objects, whose counts stay biased: those drops sit
+     * in its queue, and a queued reference would make garbage look
+     * referenced. Apply them (no held object reaches zero: the collector
+     * holds one reference to each). */
+    if (rcgc__thread_record() != NULL)
+        rcgc__thread_drain_queue(rcgc__thread_record(), NULL);
     if (at_barrier != NULL)
         at_barrier(arg);
     run_phase(2, batches);
