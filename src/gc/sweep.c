@@ -62,7 +62,8 @@ static struct {
     _Atomic unsigned batches; /* posted this collection; 0 between sweeps */
     int phase;                /* 1 or 2: written before the batches are posted */
     rcgc_object **held;
-    uint32_t *order; /* held indices, grouped by batch */
+    uint32_t *order; /* held indices, grouped by batch; NULL: one batch, in place */
+    struct gc_table *target;
     struct sweep_batch batch[GC_SWEEP_BATCHES];
 } sweep;
 
@@ -102,13 +103,25 @@ unsigned rcgc__gc_sweep_batch_of(const struct gc_sweep_owners *owners, uint32_t 
 
 /* --------------------------------------------------------------- Batches */
 
+/* The held object at position @i of a batch: through the order array, or
+ * held[i] itself when the collector sweeps alone (no order array). */
+static inline rcgc_object *batch_object(uint32_t i) {
+    return sweep.order != NULL ? sweep.held[sweep.order[i]] : sweep.held[i];
+}
+
+/* A survivor goes back into the collector's target table, then loses the
+ * collector's reference. Only the collecting thread calls this (G2). */
+static void keep_survivor(rcgc_object *obj) {
+    if (!gc_table_append(sweep.target, obj))
+        rcgc__fatal("rcgc: generation table could not grow during a collection");
+    rcgc_decref(obj);
+}
+
 static void work(struct sweep_batch *b, int phase) {
-    rcgc_object **held = sweep.held;
-    uint32_t *order = sweep.order;
     if (phase == 1) {
         size_t cleared = 0;
         for (uint32_t i = b->first; i < b->first + b->count; i++) {
-            rcgc_object *obj = held[order[i]];
+            rcgc_object *obj = batch_object(i);
             if (!is_held(obj))
                 continue; /* resurrected by a finalizer, or uncollectable */
             cleared++;
@@ -123,14 +136,16 @@ static void work(struct sweep_batch *b, int phase) {
     }
     uint32_t kept = 0;
     for (uint32_t i = b->first; i < b->first + b->count; i++) {
-        rcgc_object *obj = held[order[i]];
-        /* A survivor keeps the collector's reference until the collector
-         * has tracked it. */
-        if (still_referenced(obj)) {
-            order[b->first + kept++] = order[i];
-            continue;
+        rcgc_object *obj = batch_object(i);
+        if (!still_referenced(obj)) {
+            rcgc_decref(obj);
+        } else if (sweep.order == NULL) {
+            keep_survivor(obj); /* the collector, sweeping alone */
+        } else {
+            /* Keeps the collector's reference until the collector has
+             * tracked it (after the phase). */
+            sweep.order[b->first + kept++] = sweep.order[i];
         }
-        rcgc_decref(obj);
     }
     b->kept = kept;
 }
@@ -211,43 +226,11 @@ static void run_phase(int phase, unsigned batches) {
 
 /* ------------------------------------------------------------- The sweep */
 
-/* Both phases on the collecting thread, over the held array in place:
- * no owner to hand a batch to, or no memory to group them. */
-static size_t sweep_alone(rcgc_object **held, uint32_t count, struct gc_table *target,
-                          void (*at_barrier)(void *arg), void *arg) {
-    size_t cleared = 0;
-    for (uint32_t k = 0; k < count; k++) {
-        rcgc_object *obj = held[k];
-        if (!is_held(obj))
-            continue;
-        cleared++;
-        if (obj->ob_type->clear != NULL)
-            obj->ob_type->clear(obj);
-    }
-    if (rcgc__thread_record() != NULL)
-        rcgc__deferred_flush(rcgc__thread_record());
-    if (at_barrier != NULL)
-        at_barrier(arg);
-    for (uint32_t k = 0; k < count; k++) {
-        rcgc_object *obj = held[k];
-        if (still_referenced(obj) && !gc_table_append(target, obj))
-            rcgc__fatal("rcgc: generation table could not grow during a collection");
-        rcgc_decref(obj);
-    }
-    return cleared;
-}
-
-size_t rcgc__gc_sweep(rcgc_object **held, const uint8_t *batch_of, uint32_t count,
-                      const struct gc_sweep_owners *owners, struct gc_table *target,
-                      void (*at_barrier)(void *arg), void *arg) {
-    unsigned batches = owners->count;
-    uint32_t *order =
-        batches > 1 ? rcgc_raw_malloc((size_t)(count > 0 ? count : 1) * sizeof(uint32_t)) : NULL;
-    if (order == NULL)
-        return sweep_alone(held, count, target, at_barrier, arg);
-
-    /* Group the held indices by batch (a counting sort). */
-    uint32_t at[GC_SWEEP_BATCHES];
+/* Set up @batches batches over the @count held objects: with one, the
+ * collector's, over the held array in place; with more, grouped by
+ * batch_of into @order (a counting sort). */
+static void plan(rcgc_object **held, const uint8_t *batch_of, uint32_t count,
+                 const struct gc_sweep_owners *owners, unsigned batches, uint32_t *order) {
     for (unsigned b = 0; b < batches; b++) {
         struct sweep_batch *batch = &sweep.batch[b];
         /* Field by field: a thread looking for its batch may read the
@@ -257,6 +240,13 @@ size_t rcgc__gc_sweep(rcgc_object **held, const uint8_t *batch_of, uint32_t coun
         batch->first = batch->count = batch->kept = 0;
         batch->cleared = 0;
     }
+    sweep.held = held;
+    sweep.order = order;
+    if (order == NULL) {
+        sweep.batch[0].count = count;
+        return;
+    }
+    uint32_t at[GC_SWEEP_BATCHES];
     for (uint32_t k = 0; k < count; k++)
         sweep.batch[batch_of[k]].count++;
     for (unsigned b = 1; b < batches; b++)
@@ -265,8 +255,18 @@ size_t rcgc__gc_sweep(rcgc_object **held, const uint8_t *batch_of, uint32_t coun
         at[b] = sweep.batch[b].first;
     for (uint32_t k = 0; k < count; k++)
         order[at[batch_of[k]]++] = k;
-    sweep.held = held;
-    sweep.order = order;
+}
+
+size_t rcgc__gc_sweep(rcgc_object **held, const uint8_t *batch_of, uint32_t count,
+                      const struct gc_sweep_owners *owners, struct gc_table *target,
+                      void (*at_barrier)(void *arg), void *arg) {
+    unsigned batches = owners->count > 0 ? owners->count : 1;
+    uint32_t *order =
+        batches > 1 ? rcgc_raw_malloc((size_t)(count > 0 ? count : 1) * sizeof(uint32_t)) : NULL;
+    if (order == NULL)
+        batches = 1; /* alone: no other thread, or no memory to group them */
+    plan(held, batch_of, count, owners, batches, order);
+    sweep.target = target;
 
     atomic_store_explicit(&rcgc__help_hook, help, memory_order_release);
     atomic_store_explicit(&sweep.batches, batches, memory_order_relaxed);
@@ -276,7 +276,7 @@ size_t rcgc__gc_sweep(rcgc_object **held, const uint8_t *batch_of, uint32_t coun
      * in its queue, and a queued reference would make garbage look
      * referenced. Apply them (no held object reaches zero: the collector
      * holds one reference to each). */
-    if (rcgc__thread_record() != NULL)
+    if (batches > 1 && rcgc__thread_record() != NULL)
         rcgc__thread_drain_queue(rcgc__thread_record(), NULL);
     if (at_barrier != NULL)
         at_barrier(arg);
@@ -287,12 +287,8 @@ size_t rcgc__gc_sweep(rcgc_object **held, const uint8_t *batch_of, uint32_t coun
     for (unsigned b = 0; b < batches; b++) {
         struct sweep_batch *batch = &sweep.batch[b];
         cleared += batch->cleared;
-        for (uint32_t i = batch->first; i < batch->first + batch->kept; i++) {
-            rcgc_object *obj = held[order[i]];
-            if (!gc_table_append(target, obj))
-                rcgc__fatal("rcgc: generation table could not grow during a collection");
-            rcgc_decref(obj);
-        }
+        for (uint32_t i = batch->first; i < batch->first + batch->kept; i++)
+            keep_survivor(held[order[i]]);
     }
     rcgc_raw_free(order);
     return cleared;
