@@ -283,11 +283,12 @@ size_t rcgc__gc_sweep(rcgc_object **held, const uint8_t *batch_of, uint32_t coun
     run_phase(2, batches);
     atomic_store_explicit(&sweep.batches, 0, memory_order_relaxed);
 
+    /* Survivors the batches kept (alone, the collector kept them itself). */
     size_t cleared = 0;
     for (unsigned b = 0; b < batches; b++) {
         struct sweep_batch *batch = &sweep.batch[b];
         cleared += batch->cleared;
-        for (uint32_t i = batch->first; i < batch->first + batch->kept; i++)
+        for (uint32_t i = batch->first; order != NULL && i < batch->first + batch->kept; i++)
             keep_survivor(held[order[i]]);
     }
     rcgc_raw_free(order);
