@@ -133,6 +133,14 @@ void gc_bench_format_count(char *buf, size_t size, long long n) {
         snprintf(buf, size, "%lld", n);
 }
 
+void gc_bench_format_cell(char *buf, size_t size, struct bench_summary s, const char *unit) {
+    char median[32], low[32], high[32];
+    bench_format_number(median, sizeof median, s.median);
+    bench_format_number(low, sizeof low, s.p25);
+    bench_format_number(high, sizeof high, s.p75);
+    snprintf(buf, size, "%s%s (%s-%s)", median, unit, low, high);
+}
+
 const char *gc_bench_commit(void) {
     static char commit[64];
     if (commit[0] != '\0')

@@ -142,6 +142,9 @@ void gc_bench_csv(const char *bench, const char *impl, struct bench_summary s, d
 /* A count as a title shows it: 1M, 4M, 500k, 1234. */
 void gc_bench_format_count(char *buf, size_t size, long long n);
 
+/* A summary as a table cell: "median@unit (p25-p75)", e.g. "1.33x (1.24-1.38)". */
+void gc_bench_format_cell(char *buf, size_t size, struct bench_summary s, const char *unit);
+
 /* The short hash of the source tree's HEAD, or "unknown". */
 const char *gc_bench_commit(void);
 

@@ -291,13 +291,8 @@ int main(int argc, char **argv) {
         char cells[3][128];
         struct bench_summary s[3] = {gc_bench_summary(&tp[m][0]), gc_bench_summary(&tp[m][1]),
                                      gc_bench_summary(&speedup[m])};
-        for (int c = 0; c < 3; c++) {
-            char a[32], lo[32], hi[32];
-            bench_format_number(a, sizeof a, s[c].median);
-            bench_format_number(lo, sizeof lo, s[c].p25);
-            bench_format_number(hi, sizeof hi, s[c].p75);
-            snprintf(cells[c], sizeof cells[c], "%s%s (%s-%s)", a, c == 2 ? "x" : "", lo, hi);
-        }
+        for (int c = 0; c < 3; c++)
+            gc_bench_format_cell(cells[c], sizeof cells[c], s[c], c == 2 ? "x" : "");
         printf("%-26s  %-24s  %-24s  %s\n", names[m], cells[0], cells[1], cells[2]);
         /* CSV ratios: against malloc/free's figure for the same column. */
         struct bench_summary base[3] = {gc_bench_summary(&tp[0][0]), gc_bench_summary(&tp[0][1]),

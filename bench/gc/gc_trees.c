@@ -287,13 +287,8 @@ static void print_speedups(struct gc_bench_row rows[ROWS], struct gc_bench_sampl
         struct bench_summary s[3] = {gc_bench_summary(&one[r]), gc_bench_summary(&rows[r].samples),
                                      gc_bench_summary(&speedup[r])};
         char cells[3][128];
-        for (int c = 0; c < 3; c++) {
-            char a[32], lo[32], hi[32];
-            bench_format_number(a, sizeof a, s[c].median);
-            bench_format_number(lo, sizeof lo, s[c].p25);
-            bench_format_number(hi, sizeof hi, s[c].p75);
-            snprintf(cells[c], sizeof cells[c], "%s%s (%s-%s)", a, c == 2 ? "x" : "", lo, hi);
-        }
+        for (int c = 0; c < 3; c++)
+            gc_bench_format_cell(cells[c], sizeof cells[c], s[c], c == 2 ? "x" : "");
         printf("%-26s  %-24s  %-24s  %s\n", rows[r].name, cells[0], cells[1], cells[2]);
         gc_bench_csv("bench/gc_trees: speed-up, split vs 1 thread", rows[r].name, s[2],
                      s[2].median);
