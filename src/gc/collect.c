@@ -422,8 +422,6 @@ static bool find_unreachable(struct collection *c) {
 
 /* ------------------------------------------ Steps 6-8: with the world on */
 
-static bool is_held(const rcgc_object *obj) { return gc_gen_of(gc_flags_load(obj)) == GEN_HELD; }
-
 static void print_object(FILE *out, const char *what, const rcgc_object *obj) {
     const char *name = obj->ob_type->name != NULL ? obj->ob_type->name : "object";
     fprintf(out, "gc: %s <%s %p>\n", what, name, (const void *)obj);
@@ -458,13 +456,13 @@ static bool run_finalizers(struct collection *c) {
 
 static void held_subtract_visit(rcgc_object *referent, void *arg) {
     struct collection *c = arg;
-    if (referent != NULL && is_held(referent))
+    if (referent != NULL && gc_is_held(referent))
         c->refs[atomic_load_explicit(&referent->ob_gc_slot, memory_order_relaxed)]--;
 }
 
 static void held_mark_visit(rcgc_object *referent, void *arg) {
     struct collection *c = arg;
-    if (referent == NULL || !is_held(referent))
+    if (referent == NULL || !gc_is_held(referent))
         return;
     uint32_t k = atomic_load_explicit(&referent->ob_gc_slot, memory_order_relaxed);
     if (c->refs[k] != REACHABLE) {
@@ -482,9 +480,9 @@ static void return_resurrected(struct collection *c) {
     make_counts_exact(c);
     c->top = 0;
     for (uint32_t k = 0; k < c->held_count; k++)
-        c->refs[k] = is_held(c->held[k]) ? count_for_collection(c->held[k]) - 1 : REACHABLE;
+        c->refs[k] = gc_is_held(c->held[k]) ? count_for_collection(c->held[k]) - 1 : REACHABLE;
     for (uint32_t k = 0; k < c->held_count; k++)
-        if (is_held(c->held[k]))
+        if (gc_is_held(c->held[k]))
             traverse(c->held[k], held_subtract_visit, c);
     for (uint32_t k = 0; k < c->held_count; k++)
         if (c->refs[k] != 0 && c->refs[k] != REACHABLE) {
@@ -496,7 +494,7 @@ static void return_resurrected(struct collection *c) {
     /* The held array keeps every pointer: the reference is still ours. */
     for (uint32_t k = 0; k < c->held_count; k++) {
         rcgc_object *obj = c->held[k];
-        if (is_held(obj) && c->refs[k] == REACHABLE && !gc_table_append(c->target, obj))
+        if (gc_is_held(obj) && c->refs[k] == REACHABLE && !gc_table_append(c->target, obj))
             rcgc__fatal("rcgc: generation table could not grow during a collection");
     }
     GC_CHECK_STEP(c->held, c->held_count, "returning the resurrected");
@@ -507,7 +505,7 @@ static void return_resurrected(struct collection *c) {
 #if RCGC_CHECKS >= 2
 static void held_count_visit(rcgc_object *referent, void *arg) {
     struct collection *c = arg;
-    if (referent != NULL && is_held(referent))
+    if (referent != NULL && gc_is_held(referent))
         c->refs[atomic_load_explicit(&referent->ob_gc_slot, memory_order_relaxed)]++;
 }
 
@@ -523,11 +521,11 @@ static void check_no_outside_references(void *arg) {
     for (uint32_t k = 0; k < c->held_count; k++)
         c->refs[k] = 0;
     for (uint32_t k = 0; k < c->held_count; k++)
-        if (is_held(c->held[k]))
+        if (gc_is_held(c->held[k]))
             traverse(c->held[k], held_count_visit, c);
     for (uint32_t k = 0; k < c->held_count; k++) {
         rcgc_object *obj = c->held[k];
-        if (!is_held(obj) || rcgc_rc_mode(obj) == RCGC_RC_DEFERRED)
+        if (!gc_is_held(obj) || rcgc_rc_mode(obj) == RCGC_RC_DEFERRED)
             continue;
         if (rcgc_refcount(obj) - 1 > (size_t)c->refs[k])
             rcgc__report_object(obj,
@@ -548,7 +546,7 @@ static void delete_garbage(struct collection *c) {
     if (save_all) {
         for (uint32_t k = 0; k < c->held_count; k++) {
             rcgc_object *obj = c->held[k];
-            if (is_held(obj)) {
+            if (gc_is_held(obj)) {
                 c->collected++;
                 if (!gc_table_append(c->target, obj))
                     rcgc__fatal("rcgc: generation table could not grow during a collection");

@@ -177,6 +177,11 @@ extern _Thread_local bool rcgc__gc_in_collection;
  * (atomics); its slots and length only with the world stopped. */
 void rcgc__gc_for_each_young(void (*visit)(struct gc_table *table, void *arg), void *arg);
 
+/* Found unreachable by the running collection and held by it (G3). */
+static inline bool gc_is_held(const rcgc_object *obj) {
+    return gc_gen_of(gc_flags_load(obj)) == GEN_HELD;
+}
+
 /* sweep.c: the garbage cleared and dropped by the threads that own it.
  * Batch 0 is the collecting thread's; batches 1.. go to the threads found
  * parked when the world was stopped, one each (tid[b]). */

@@ -67,13 +67,11 @@ static struct {
     struct sweep_batch batch[GC_SWEEP_BATCHES];
 } sweep;
 
-static bool is_held(const rcgc_object *obj) { return gc_gen_of(gc_flags_load(obj)) == GEN_HELD; }
-
 /* Still referenced once every clear hook ran (by an object with no clear
  * hook), or immortal: it lives on, tracked. */
 static bool still_referenced(const rcgc_object *obj) {
-    return is_held(obj) && (rcgc__refcount_applied(obj) > 1 ||
-                            (gc_flags_load(obj) & OBJ_MODE_MASK) == RCGC_RC_IMMORTAL);
+    return gc_is_held(obj) && (rcgc__refcount_applied(obj) > 1 ||
+                               (gc_flags_load(obj) & OBJ_MODE_MASK) == RCGC_RC_IMMORTAL);
 }
 
 /* ------------------------------------------------------ Owners, stopped */
@@ -122,7 +120,7 @@ static void work(struct sweep_batch *b, int phase) {
         size_t cleared = 0;
         for (uint32_t i = b->first; i < b->first + b->count; i++) {
             rcgc_object *obj = batch_object(i);
-            if (!is_held(obj))
+            if (!gc_is_held(obj))
                 continue; /* resurrected by a finalizer, or uncollectable */
             cleared++;
             if (obj->ob_type->clear != NULL)
@@ -151,14 +149,13 @@ static void work(struct sweep_batch *b, int phase) {
 }
 
 /* Take @b if it is still posted, work it, and mark it done. */
-static bool take(struct sweep_batch *b) {
+static void take(struct sweep_batch *b) {
     int expected = BATCH_POSTED;
     if (!atomic_compare_exchange_strong_explicit(&b->state, &expected, BATCH_TAKEN,
                                                  memory_order_acq_rel, memory_order_relaxed))
-        return false;
+        return;
     work(b, sweep.phase);
     atomic_store_explicit(&b->state, BATCH_DONE, memory_order_release);
-    return true;
 }
 
 /* rcgc__help_hook: a thread at a safepoint takes the batches posted to it.
@@ -176,7 +173,7 @@ static void help(void) {
             continue;
         rcgc__gc_in_collection = true;
         rcgc__gc_lock_borrow(true);
-        (void)take(&sweep.batch[b]);
+        take(&sweep.batch[b]);
         rcgc__gc_lock_borrow(false);
         rcgc__gc_in_collection = false;
     }
@@ -185,39 +182,37 @@ static void help(void) {
 /* The collector's side of a phase: post the owners' batches, work its
  * own, then wait for the others, taking any whose owner does not come. */
 static void run_phase(int phase, unsigned batches) {
+    bool away[GC_SWEEP_BATCHES] = {false};
     sweep.phase = phase;
     for (unsigned b = 1; b < batches; b++) {
         struct sweep_batch *batch = &sweep.batch[b];
         atomic_store_explicit(&batch->state, batch->count > 0 ? BATCH_POSTED : BATCH_DONE,
                               memory_order_release);
         if (batch->count > 0)
-            (void)rcgc__thread_request_help(
-                atomic_load_explicit(&batch->tid, memory_order_relaxed));
+            away[b] =
+                !rcgc__thread_request_help(atomic_load_explicit(&batch->tid, memory_order_relaxed));
     }
     work(&sweep.batch[0], phase);
     for (unsigned b = 1; b < batches; b++) {
         struct sweep_batch *batch = &sweep.batch[b];
+        if (away[b])
+            take(batch); /* blocked or gone when asked: it will not come */
         uint64_t start = rcgc__now_ns();
-        unsigned spins = 0;
-        while (atomic_load_explicit(&batch->state, memory_order_acquire) != BATCH_DONE) {
-            uint32_t tid = atomic_load_explicit(&batch->tid, memory_order_relaxed);
-            if (atomic_load_explicit(&batch->state, memory_order_relaxed) == BATCH_POSTED &&
-                (rcgc__now_ns() - start > GC_SWEEP_WAIT_NS || !rcgc__thread_is_running(tid))) {
-                int expected = BATCH_POSTED;
-                if (atomic_compare_exchange_strong_explicit(&batch->state, &expected, BATCH_TAKEN,
-                                                            memory_order_acq_rel,
-                                                            memory_order_relaxed)) {
-                    work(batch, phase);
-                    atomic_store_explicit(&batch->state, BATCH_DONE, memory_order_release);
-                }
+        for (unsigned spins = 1;
+             atomic_load_explicit(&batch->state, memory_order_acquire) != BATCH_DONE; spins++) {
+            /* A hook of the owner's may stop the world (rcgc_get_objects):
+             * park for it. */
+            rcgc__safepoint_poll();
+            if (spins % 64 != 0) {
+                rcgc__cpu_relax();
                 continue;
             }
-            /* The owner is on its way (or working): spin briefly, then
-             * give the core away, since it may be the owner's. A hook of
-             * the owner's may stop the world (rcgc_get_objects): park. */
-            rcgc__safepoint_poll();
-            if (++spins < 64)
-                rcgc__cpu_relax();
+            /* Now and then: has the owner blocked since, or is it too
+             * slow to come? Else give the core away: it may be the
+             * owner's. */
+            uint32_t tid = atomic_load_explicit(&batch->tid, memory_order_relaxed);
+            if (rcgc__now_ns() - start > GC_SWEEP_WAIT_NS || !rcgc__thread_is_running(tid))
+                take(batch);
             else
                 sched_yield();
         }
