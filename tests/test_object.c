@@ -656,15 +656,28 @@ static const rcgc_type gc_node_type = {.name = "gc node",
                                        .clear = node_clear,
                                        .release = node_release};
 
+static _Atomic int stopped_hook_calls;
+
+static void count_death_stopped(rcgc_object *obj, bool (*is_garbage)(const rcgc_object *obj)) {
+    atomic_fetch_add(&stopped_hook_calls, 1);
+    if (is_garbage == NULL || !is_garbage(obj))
+        atomic_fetch_add(&hook_saw_cleared, 1); /* the stop must know it as garbage */
+    count_death(obj);
+}
+
+static const struct rcgc__death_hooks counting_hooks = {.died = count_death,
+                                                        .found_dead_stopped = count_death_stopped};
+
 static int install_death_hook(void **state) {
     atomic_store(&hook_calls, 0);
+    atomic_store(&stopped_hook_calls, 0);
     atomic_store(&hook_saw_cleared, 0);
-    rcgc__object_set_death_hook(count_death);
+    rcgc__object_set_death_hooks(&counting_hooks);
     return reset_counters(state);
 }
 
 static int remove_death_hook(void **state) {
-    rcgc__object_set_death_hook(NULL);
+    rcgc__object_set_death_hooks(NULL);
     return detach_after(state);
 }
 
@@ -693,7 +706,8 @@ static void death_hook_runs_before_a_collection_clears_a_watched_cycle(void **st
     rcgc__object_watch_death(&a->head);
     rcgc__object_watch_death(&b->head);
     assert_int_equal(rcgc_collect(2), 2);
-    assert_int_equal(atomic_load(&hook_calls), 2); /* once each, not again at the free */
+    assert_int_equal(atomic_load(&hook_calls), 2);         /* once each, not again at the free */
+    assert_int_equal(atomic_load(&stopped_hook_calls), 2); /* with the world stopped */
     assert_int_equal(atomic_load(&hook_saw_cleared), 0);
     assert_int_equal(atomic_load(&released), 2);
 }

@@ -144,17 +144,6 @@ unsigned rcgc__size_class_of(size_t size);
 #define RCGC_ASAN 0
 #endif
 
-#if defined(__SANITIZE_THREAD__)
-#define RCGC_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define RCGC_TSAN 1
-#endif
-#endif
-#ifndef RCGC_TSAN
-#define RCGC_TSAN 0
-#endif
-
 #if RCGC_ASAN
 #include <sanitizer/asan_interface.h>
 #define RCGC_ASAN_POISON(addr, size) ASAN_POISON_MEMORY_REGION((addr), (size))

@@ -126,4 +126,17 @@ void rcgc__exit_report_print(void);
  * safe while other threads run rcgc code. */
 void rcgc__options_reload_for_tests(void);
 
+/* Built with ThreadSanitizer: the modules that wrap uninstrumented
+ * libraries mark their happens-before edges by hand (DESIGN principle 4). */
+#if defined(__SANITIZE_THREAD__)
+#define RCGC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RCGC_TSAN 1
+#endif
+#endif
+#ifndef RCGC_TSAN
+#define RCGC_TSAN 0
+#endif
+
 #endif /* RCGC_BASE_INTERNAL_H */

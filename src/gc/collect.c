@@ -19,8 +19,9 @@
  *     4  unreachable objects with a legacy finalizer, and everything they
  *        reach, are uncollectable: they go back to the target (and to the
  *        garbage list); the others are held, one reference each (G3)
- *     5  (weak references to held objects are cleared here, before any
- *        finalizer can see them: the weak-reference issue fills this in)
+ *     5  weak references to held objects are cleared, before any
+ *        finalizer can see them; callbacks of the weak references that
+ *        are not garbage themselves wait for the end (below)
  *   world running
  *     6  debug lines; finalize hooks, once per object ever (PEP 442)
  *     7  if any finalizer ran: stop again, redo trial deletion over the
@@ -30,6 +31,8 @@
  *        and the objects die by reference counting (SAVEALL: they go to
  *        the garbage list instead); threads that were parked do this for
  *        their own objects (sweep.c)
+ *   after gc_mutex is released
+ *     9  weak-reference callbacks (never under an rcgc lock)
  *
  * No step recurses: every traversal runs from an explicit work list.
  * Shared: everything here runs under gc_mutex, on the collecting thread,
@@ -427,14 +430,18 @@ static void print_object(FILE *out, const char *what, const rcgc_object *obj) {
     fprintf(out, "gc: %s <%s %p>\n", what, name, (const void *)obj);
 }
 
-/* Step 5: the death hook (weak references) for every watched object found
- * unreachable, before any finalizer or clear hook of this collection can
- * see one of them. The world runs; the objects are still whole. */
-static void notify_deaths(struct collection *c) {
+static bool is_held(const rcgc_object *obj) { return gc_is_held(obj); }
+
+/* Step 5, world stopped: what watches the held objects (weak references)
+ * is cleared before any finalizer or clear hook of this collection runs,
+ * and before any thread can get at them again. Step 7 runs it again for
+ * weak references a finalizer made to objects that stay garbage (CPython
+ * gh-91636). */
+static void clear_watchers_stopped(struct collection *c) {
     for (uint32_t k = 0; k < c->held_count; k++) {
         rcgc_object *obj = c->held[k];
-        if (obj != NULL && (gc_flags_load(obj) & OBJ_DEATH_WATCHED) != 0)
-            rcgc__object_death_notify(obj);
+        if (obj != NULL && gc_is_held(obj) && (gc_flags_load(obj) & OBJ_DEATH_WATCHED) != 0)
+            rcgc__object_death_found_stopped(obj, is_held);
     }
 }
 
@@ -497,6 +504,7 @@ static void return_resurrected(struct collection *c) {
         if (gc_is_held(obj) && c->refs[k] == REACHABLE && !gc_table_append(c->target, obj))
             rcgc__fatal("rcgc: generation table could not grow during a collection");
     }
+    clear_watchers_stopped(c);
     GC_CHECK_STEP(c->held, c->held_count, "returning the resurrected");
     rcgc__start_the_world();
     c->pause_ns += rcgc__now_ns() - stop_start;
@@ -618,6 +626,8 @@ ptrdiff_t rcgc__gc_collect_locked(int generation) {
         reset_counters(generation);
         rcgc__gc_sweep_note_owners_stopped(&c.owners);
         found = find_unreachable(&c);
+        if (c.watched_found)
+            clear_watchers_stopped(&c);
         GC_CHECK_STEP(c.held, c.held_count, "finding the unreachable");
         if (generation == 2)
             atomic_store_explicit(&rcgc__gc_pending_from, c.target->length, memory_order_relaxed);
@@ -635,8 +645,6 @@ ptrdiff_t rcgc__gc_collect_locked(int generation) {
     if (c.debug & RCGC_DEBUG_COLLECTABLE)
         for (uint32_t k = 0; k < c.held_count; k++)
             print_object(out, "collectable", c.held[k]);
-    if (c.watched_found)
-        notify_deaths(&c);
     if (c.finalizer_found && run_finalizers(&c)) {
         return_resurrected(&c);
         rcgc__death_list_run(c.dead);

@@ -113,7 +113,6 @@ void rcgc__gc_young_makers_reset_stopped(void);
  * stopping the world does not wait for a thread waiting for this lock. */
 void rcgc__gc_lock(void);
 void rcgc__gc_unlock(void);
-bool rcgc__gc_lock_held(void);
 
 /* A thread working part of a collection for the collector, which holds
  * gc_mutex and waits for it (sweep.c): while it borrows the mutex, the

@@ -258,4 +258,9 @@ static inline void rcgc__gc_count_death(void) {
     rcgc__gc_count_death_slow();
 }
 
+/* Whether the calling thread holds the collector's mutex (or works a
+ * collection's sweep for it): the layers above postpone what must not run
+ * under an rcgc lock (weak-reference callbacks) until it is released. */
+bool rcgc__gc_lock_held(void);
+
 #endif /* RCGC_GC_OBJECT_H */

@@ -66,8 +66,12 @@ void rcgc__gc_lock(void) {
 }
 
 void rcgc__gc_unlock(void) {
-    if (--gc_lock_depth == 0)
-        pthread_mutex_unlock(&gc_mutex);
+    if (--gc_lock_depth > 0)
+        return;
+    pthread_mutex_unlock(&gc_mutex);
+    /* Weak-reference callbacks a collection postponed run here: never
+     * under an rcgc lock. */
+    rcgc__object_run_postponed();
 }
 
 bool rcgc__gc_lock_held(void) { return gc_lock_depth > 0; }

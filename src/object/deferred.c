@@ -154,6 +154,7 @@ size_t rcgc__deferred_apply_all_stopped(rcgc_object **dead) {
     /* Every table, the caller's included: the other threads are parked,
      * suspended or detached (detach applies its own table first). */
     rcgc__threads_lock_held_walk(flush_record, NULL);
+    rcgc_object *listed_before = *dead;
     pthread_mutex_lock(&deferred_mutex);
     size_t died = 0;
     for (size_t i = 0; i < deferred_count;) {
@@ -175,6 +176,12 @@ size_t rcgc__deferred_apply_all_stopped(rcgc_object **dead) {
         died++;
     }
     pthread_mutex_unlock(&deferred_mutex);
+    /* What watches them is cleared now, while nothing runs: after the
+     * restart a weak reference's get would only add to a table, which
+     * cannot tell it is too late (outside the mutex: the hook takes
+     * locks of its own). */
+    for (rcgc_object *obj = *dead; obj != listed_before; obj = rcgc__dead_link_next(obj))
+        rcgc__object_death_found_stopped(obj, NULL);
     return died;
 }
 
@@ -194,6 +201,7 @@ size_t rcgc_sync_deferred(void) {
     /* Deaths run after the restart: hooks may touch other objects and take
      * locks that parked threads hold (DESIGN principle 3). */
     rcgc__death_list_run(dead);
+    rcgc__object_run_postponed();
     if (attached_here)
         rcgc_thread_detach();
     return died;

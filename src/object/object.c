@@ -252,22 +252,45 @@ static bool finalize_resurrects(rcgc_object *obj) {
 
 /* ------------------------------------------------------------ Death hook */
 
-static _Atomic(rcgc__death_hook_fn) death_hook;
+static const struct rcgc__death_hooks *_Atomic death_hooks;
 
-void rcgc__object_set_death_hook(rcgc__death_hook_fn hook) {
-    atomic_store_explicit(&death_hook, hook, memory_order_release);
+void rcgc__object_set_death_hooks(const struct rcgc__death_hooks *hooks) {
+    atomic_store_explicit(&death_hooks, hooks, memory_order_release);
 }
 
 void rcgc__object_watch_death(rcgc_object *obj) {
     atomic_fetch_or_explicit(&obj->ob_flags, (uint16_t)OBJ_DEATH_WATCHED, memory_order_relaxed);
 }
 
-void rcgc__object_death_notify(rcgc_object *obj) {
+/* Stop watching @obj; true if it was watched (so this caller runs its
+ * hook, and nobody else will). */
+static bool unwatch(rcgc_object *obj) {
     uint16_t flags = atomic_fetch_and_explicit(&obj->ob_flags, (uint16_t)~OBJ_DEATH_WATCHED,
                                                memory_order_relaxed);
-    rcgc__death_hook_fn hook = atomic_load_explicit(&death_hook, memory_order_acquire);
-    if ((flags & OBJ_DEATH_WATCHED) != 0 && hook != NULL)
-        hook(obj);
+    return (flags & OBJ_DEATH_WATCHED) != 0;
+}
+
+void rcgc__object_death_notify(rcgc_object *obj) {
+    const struct rcgc__death_hooks *hooks =
+        atomic_load_explicit(&death_hooks, memory_order_acquire);
+    if (unwatch(obj) && hooks != NULL && hooks->died != NULL)
+        hooks->died(obj);
+}
+
+void rcgc__object_death_found_stopped(rcgc_object *obj,
+                                      bool (*is_garbage)(const rcgc_object *obj)) {
+    rcgc_assert_stopped();
+    const struct rcgc__death_hooks *hooks =
+        atomic_load_explicit(&death_hooks, memory_order_acquire);
+    if (unwatch(obj) && hooks != NULL && hooks->found_dead_stopped != NULL)
+        hooks->found_dead_stopped(obj, is_garbage);
+}
+
+void rcgc__object_run_postponed(void) {
+    const struct rcgc__death_hooks *hooks =
+        atomic_load_explicit(&death_hooks, memory_order_acquire);
+    if (hooks != NULL && hooks->run_postponed != NULL)
+        hooks->run_postponed();
 }
 
 static inline __attribute__((always_inline)) void die_now(rcgc_object *obj) {
@@ -355,7 +378,13 @@ void rcgc_merge_zero_local(rcgc_object *obj) {
     if (local == 0)
         rcgc__report_object(obj, "refcount below zero on", "rcgc_decref");
     atomic_store_explicit(&obj->ob_ref_local, 0, memory_order_relaxed);
-    if (shared == 0) {
+    /* A watched object merges even then: a weak reference's get may be
+     * adding to the shared count at this moment (rcgc__object_try_incref),
+     * and the compare-and-swap below decides which came first. Its flags
+     * are read after the acquire above: whoever watched it held a
+     * reference, which it dropped before this last one. */
+    if (shared == 0 &&
+        (atomic_load_explicit(&obj->ob_flags, memory_order_relaxed) & OBJ_DEATH_WATCHED) == 0) {
         /* Nobody else ever held a reference: no merge needed. */
         object_die(obj);
         return;

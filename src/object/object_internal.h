@@ -84,34 +84,66 @@ static inline struct rcgc_object *rcgc__dead_link_next(const struct rcgc_object 
 /* Bits 4-6: the collector's generation (gc/gc_object.h). */
 #define OBJ_DEATH_WATCHED (1u << 7) /* the death hook runs when it dies */
 
-/* ------------------------------------------------------------ Death hook
+/* ----------------------------------------------------------- Death hooks
  *
  * The one place the layers above learn that an object died (weak
  * references clear themselves there). An object pays for it only once
  * something watches it: the flag is tested on the flags its death loads
- * anyway. The hook runs once per watched object, on the thread that found
- * it dead - by its last reference (after its finalizer, if it did not
- * resurrect, and before its clear hook), or by a collection that found it
- * unreachable (after the restart, before that collection's finalizers
- * and clear hooks) - never with the world stopped.
+ * anyway, and a watched object's last owner reference always merges (so a
+ * concurrent rcgc__object_try_incref is decided by one compare-and-swap).
+ *
+ * Each watched object's death reaches the hooks once:
+ *   - found_dead_stopped, with the world stopped, when a collection finds
+ *     it unreachable (step 5; step 7 again for watchers its finalizers
+ *     added) or a deferred sync finds it at zero:
+ *     nothing may run there but clearing, and whatever must run later is
+ *     kept for run_postponed;
+ *   - died, with the world running, when its count reaches zero (after its
+ *     finalizer, if it did not resurrect, and before its clear hook), or
+ *     when garbage that gained watchers after step 5 dies in step 8.
+ * run_postponed runs with the world running and no rcgc lock held: after
+ * a collection releases gc_mutex, after a deferred sync's restart.
  *
  * OBJ_DEATH_WATCHED is set by any thread holding a reference, with an
  * atomic OR; every other writer of ob_flags either has the world stopped,
  * holds an object no other thread can reach (new, dying or held by a
  * collection), or writes with an atomic read-modify-write (rc mode
  * changes, rcgc_track and rcgc_untrack), so no set bit is ever lost. */
-typedef void (*rcgc__death_hook_fn)(struct rcgc_object *obj);
+struct rcgc__death_hooks {
+    void (*died)(struct rcgc_object *obj);
+    /* @is_garbage, when not NULL, says which objects the same stop found
+     * dead too (a watcher among them gets no callback). */
+    void (*found_dead_stopped)(struct rcgc_object *obj,
+                               bool (*is_garbage)(const struct rcgc_object *obj));
+    void (*run_postponed)(void);
+};
 
-/* Install the hook (once, by the layer that uses it; NULL removes it). */
-void rcgc__object_set_death_hook(rcgc__death_hook_fn hook);
+/* Install the hooks (once, by the layer that uses them; NULL removes). */
+void rcgc__object_set_death_hooks(const struct rcgc__death_hooks *hooks);
 
-/* From now on @obj's death runs the hook. Any thread holding a reference. */
+/* From now on @obj's death runs the hooks. Any thread holding a reference. */
 void rcgc__object_watch_death(struct rcgc_object *obj);
 
-/* Run the hook for @obj if it is watched, and stop watching it: it runs
- * once per object even when a collection finds it and its last reference
- * goes later. */
+/* Run the died hook for @obj if it is watched, and stop watching it: it
+ * runs once per object even when a collection finds it and its last
+ * reference goes later. */
 void rcgc__object_death_notify(struct rcgc_object *obj);
+
+/* World stopped: the found_dead_stopped hook for @obj if it is watched,
+ * and stop watching it. */
+void rcgc__object_death_found_stopped(struct rcgc_object *obj,
+                                      bool (*is_garbage)(const struct rcgc_object *obj));
+
+/* No rcgc lock held, world running: the run_postponed hook. */
+void rcgc__object_run_postponed(void);
+
+/* A new reference to @obj unless its count already reached zero (then
+ * false, and nothing written). The caller must know the memory is still
+ * an object's - a weak reference's lock does that - and @obj must be
+ * watched: only then is the owner's last decrement a compare-and-swap this
+ * one can race with. A deferred object is never found dead here: a sync
+ * clears what watches it while the world is stopped. */
+bool rcgc__object_try_incref(struct rcgc_object *obj);
 
 /* Fold the owner's count into the shared one and drop the owner; returns
  * the total count, plus @extra. Caller: the owner, or anyone once the
