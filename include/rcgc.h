@@ -21,5 +21,6 @@
 #include <rcgc/alloc.h>
 #include <rcgc/object.h>
 #include <rcgc/gc.h>
+#include <rcgc/weakref.h>
 
 #endif /* RCGC_H */

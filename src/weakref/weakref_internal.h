@@ -1,0 +1,99 @@
+/* src/weakref/weakref_internal.h - inside rcgc's weak references: the
+ * weak reference's layout, shared by plain weak references, finalizers and
+ * weak-map entries, and the side table that lists them by referent.
+ *
+ * Invariants:
+ *   W1  a weak reference's target word is its referent's address, or 0
+ *       once cleared, or the address | WEAKREF_LOCKED while one thread
+ *       reads through it. A reader holds the bit only around
+ *       rcgc__object_try_incref; clearing waits for the bit. So the
+ *       referent's memory stays an object while any reader holds the bit:
+ *       its death clears every weak reference before it is freed.
+ *   W2  a weak reference with a non-zero target is on its referent's list
+ *       in the side table (referents.c), under that referent's stripe
+ *       mutex; the target goes to 0 only under that mutex, when the list
+ *       is taken whole (the referent died) or the reference leaves it,
+ *       and a death clearing the list touches each reference last by
+ *       clearing it: a reference found cleared (acquire) is no longer
+ *       touched by anyone, so its own death frees it without the mutex.
+ *   W3  every weak reference counts atomically (RCGC_RC_ATOMIC): a death
+ *       may take a reference to one it finds on a list (to run its
+ *       callback) racing with its last decrement elsewhere, which only a
+ *       count with no owner decides in one word.
+ */
+#ifndef RCGC_WEAKREF_INTERNAL_H
+#define RCGC_WEAKREF_INTERNAL_H
+
+#include "object/object_internal.h"
+
+#include <rcgc/weakref.h>
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define WEAKREF_LOCKED ((uintptr_t)1)
+
+struct weakref {
+    rcgc_object head;
+    _Atomic uintptr_t target; /* W1 */
+    rcgc_weakref_callback callback;
+    void *arg;
+    struct weakref *newer, *older; /* the referent's list (W2) */
+    struct weakref *postponed;     /* the list of callbacks to run later */
+};
+
+static inline struct weakref *weakref_of(rcgc_object *obj) { return (struct weakref *)obj; }
+
+/* A weak map's entry is a weak reference too (weakmap.c). */
+extern const rcgc_type rcgc__weakmap_entry_type;
+
+/* Whether @type is one of the weak-reference types. */
+bool rcgc__weakref_type_is(const rcgc_type *type);
+
+/* Clear @ref and take it off its referent's list (W2); nothing runs.
+ * Returns whether it still had a referent. */
+bool rcgc__weakref_detach(struct weakref *ref);
+
+/* Under @ref's lock bit, while it is not cleared: @fn(referent, arg),
+ * whose result is returned (NULL once cleared). @fn must not block. */
+rcgc_object *rcgc__weakref_with_referent(struct weakref *ref,
+                                         rcgc_object *(*fn)(rcgc_object *referent, void *arg),
+                                         void *arg);
+
+/* Make @ref, new and counting atomically (W3), refer to @target: on its
+ * list, with @callback and @arg. Returns 0 or -1 with errno = ENOMEM. */
+int rcgc__weakref_init(struct weakref *ref, rcgc_object *target, rcgc_weakref_callback callback,
+                       void *arg);
+
+/* The release hook's share for every weak-reference type. */
+void rcgc__weakref_release(rcgc_object *self);
+
+/* ----------------------------------------------- Side table (referents.c) */
+
+/* Hang @ref on @target's list (newest first) and watch @target's death.
+ * Returns @ref, or NULL with errno = ENOMEM. */
+struct weakref *rcgc__referents_add(rcgc_object *target, struct weakref *ref);
+
+/* A callback-less weak reference to @target, with a new reference, or
+ * NULL if it has none (weakref.ref shares them). */
+struct weakref *rcgc__referents_shared(rcgc_object *target);
+
+/* Take @ref off @target's list, and clear it, if it is still there. */
+bool rcgc__referents_remove(uintptr_t target, struct weakref *ref);
+
+/* Clear every weak reference to @target and take its list away. Returns
+ * those whose callback must run, newest first, linked through
+ * `postponed`, each with a reference taken; @is_garbage (may be NULL)
+ * rules out those a stopped collection found dead too. */
+struct weakref *rcgc__referents_clear(rcgc_object *target,
+                                      bool (*is_garbage)(const rcgc_object *obj));
+
+size_t rcgc__referents_count(const rcgc_object *target);
+
+/* --------------------------------------------------- Callbacks (weakref.c) */
+
+/* Run @list's callbacks (newest first) and drop the references taken. */
+void rcgc__weakref_run_callbacks(struct weakref *list);
+
+#endif /* RCGC_WEAKREF_INTERNAL_H */
