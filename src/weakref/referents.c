@@ -2,13 +2,20 @@
  * references, the list of them, found by the object's address. An object
  * without weak references has no entry and pays nothing but a flag bit.
  *
+ * The table holds the newest weak reference of each referent, keyed by
+ * that reference's target; older ones hang from it (newer/older links).
+ * So a referent costs no allocation of its own, and its death finds its
+ * list with one probe.
+ *
  * Shared: the table is split into stripes by address (free-threaded
- * CPython stripes its per-object locks the same way); each stripe's
- * mutex guards its hash set (Concurrency Kit's ck_hs, used single-writer
- * under the mutex, so ThreadSanitizer sees every access ordered by the
- * mutex) and the lists hanging from it (W2). No stripe mutex is held
- * across a safepoint, an object's death or a callback, so one may be
- * taken with the world stopped.
+ * CPython stripes its per-object locks the same way); each stripe's lock
+ * guards its hash set (Concurrency Kit's ck_hs, of the newest references,
+ * compared by target; used single-writer under the lock, so
+ * ThreadSanitizer sees every access ordered by the lock's atomics) and
+ * the lists hanging from it (W2). A stripe lock is held for
+ * a few hundred instructions and never across a safepoint, an object's
+ * death, an allocation of an object or a callback: a spin lock, which may
+ * be taken with the world stopped.
  */
 #include "weakref/weakref_internal.h"
 
@@ -17,24 +24,22 @@
 #include <ck_hs.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 
 #define STRIPES 64
 
-/* One object's weak references. */
-struct referent {
-    uintptr_t target;
-    struct weakref *newest;
-    size_t count;
-};
-
 struct stripe {
-    pthread_mutex_t mutex;
-    ck_hs_t set; /* of struct referent, by target */
+    atomic_bool locked;
     bool ready;
+    ck_hs_t set; /* the newest struct weakref of each referent, by target */
 } __attribute__((aligned(64)));
 
 static struct stripe stripes[STRIPES];
 static pthread_once_t stripes_once = PTHREAD_ONCE_INIT;
+
+static inline uintptr_t target_of(const struct weakref *ref) {
+    return atomic_load_explicit(&ref->target, memory_order_relaxed) & ~WEAKREF_LOCKED;
+}
 
 static inline unsigned long address_hash(uintptr_t address) {
     /* Objects are 16-byte aligned: mix the bits above those. */
@@ -43,74 +48,93 @@ static inline unsigned long address_hash(uintptr_t address) {
     return (unsigned long)(h ^ (h >> 29));
 }
 
-static unsigned long referent_hash(const void *object, unsigned long seed) {
+/* A set element's target never changes while it is in the set (W2): it is
+ * taken out or replaced before the target is cleared. */
+static unsigned long newest_hash(const void *object, unsigned long seed) {
     (void)seed;
-    return address_hash(((const struct referent *)object)->target);
+    return address_hash(target_of(object));
 }
 
-static bool referent_same(const void *a, const void *b) {
-    return ((const struct referent *)a)->target == ((const struct referent *)b)->target;
-}
+static bool same_target(const void *a, const void *b) { return target_of(a) == target_of(b); }
 
-static void *hs_malloc(size_t size) { return rcgc_raw_malloc(size); }
+static void *table_malloc(size_t size) { return rcgc_raw_malloc(size); }
 
-static void hs_free(void *p, size_t size, bool defer) {
+static void table_free(void *p, size_t size, bool defer) {
     (void)size;
-    (void)defer; /* single writer under the mutex: nothing reads concurrently */
+    (void)defer; /* single writer under the lock: nothing reads concurrently */
     rcgc_raw_free(p);
 }
 
-static void *hs_realloc(void *p, size_t old_size, size_t new_size, bool defer) {
+static void *table_realloc(void *p, size_t old_size, size_t new_size, bool defer) {
     (void)old_size;
     (void)defer;
     return rcgc_raw_realloc(p, new_size);
 }
 
-static struct ck_malloc hs_allocator = {
-    .malloc = hs_malloc, .free = hs_free, .realloc = hs_realloc};
+static struct ck_malloc table_allocator = {
+    .malloc = table_malloc, .free = table_free, .realloc = table_realloc};
 
 static void stripes_init(void) {
-    for (unsigned i = 0; i < STRIPES; i++) {
-        pthread_mutex_init(&stripes[i].mutex, NULL);
+    for (unsigned i = 0; i < STRIPES; i++)
         stripes[i].ready = ck_hs_init(&stripes[i].set, CK_HS_MODE_OBJECT | CK_HS_MODE_SPMC,
-                                      referent_hash, referent_same, &hs_allocator, 8, 0);
-    }
+                                      newest_hash, same_target, &table_allocator, 8, 0);
 }
 
 static struct stripe *stripe_lock(uintptr_t target, unsigned long *hash) {
     pthread_once(&stripes_once, stripes_init);
     *hash = address_hash(target);
     struct stripe *stripe = &stripes[(*hash >> 24) % STRIPES];
-    pthread_mutex_lock(&stripe->mutex);
-    return stripe;
+    for (unsigned spins = 0;; spins++) {
+        if (!atomic_load_explicit(&stripe->locked, memory_order_relaxed) &&
+            !atomic_exchange_explicit(&stripe->locked, true, memory_order_acquire))
+            return stripe;
+        /* More threads than cores: a holder may be preempted. */
+        if (spins % 128 == 127)
+            sched_yield();
+        else
+            rcgc__cpu_relax();
+    }
 }
 
-static struct referent *find(struct stripe *stripe, uintptr_t target, unsigned long hash) {
+static void stripe_unlock(struct stripe *stripe) {
+    atomic_store_explicit(&stripe->locked, false, memory_order_release);
+}
+
+/* The newest weak reference to @target, or NULL. */
+static struct weakref *newest(struct stripe *stripe, uintptr_t target, unsigned long hash) {
     if (!stripe->ready)
         return NULL;
-    struct referent probe = {.target = target};
+    struct weakref probe;
+    atomic_init(&probe.target, target);
     return ck_hs_get(&stripe->set, hash, &probe);
 }
 
-static void forget(struct stripe *stripe, struct referent *entry, unsigned long hash) {
-    (void)ck_hs_remove(&stripe->set, hash, entry);
-    rcgc_raw_free(entry);
+/* Make @ref, whose target is set, the newest weak reference to it (added,
+ * or replacing the one there: that needs no new slot, so cannot fail). */
+static bool set_newest(struct stripe *stripe, unsigned long hash, struct weakref *ref) {
+    void *replaced = NULL;
+    return stripe->ready && ck_hs_set(&stripe->set, hash, ref, &replaced);
+}
+
+static void forget(struct stripe *stripe, uintptr_t target, unsigned long hash) {
+    struct weakref probe;
+    atomic_init(&probe.target, target);
+    (void)ck_hs_remove(&stripe->set, hash, &probe);
 }
 
 struct weakref *rcgc__referents_shared(rcgc_object *target) {
     unsigned long hash;
     uintptr_t address = (uintptr_t)target;
     struct stripe *stripe = stripe_lock(address, &hash);
-    struct referent *entry = find(stripe, address, hash);
     struct weakref *found = NULL;
-    for (struct weakref *r = entry != NULL ? entry->newest : NULL; r != NULL; r = r->older) {
+    for (struct weakref *r = newest(stripe, address, hash); r != NULL; r = r->older) {
         /* One dying meanwhile (count at zero) is passed over. */
         if (r->callback == NULL && rcgc__object_try_incref(&r->head)) {
             found = r;
             break;
         }
     }
-    pthread_mutex_unlock(&stripe->mutex);
+    stripe_unlock(stripe);
     return found;
 }
 
@@ -118,32 +142,21 @@ struct weakref *rcgc__referents_add(rcgc_object *target, struct weakref *ref) {
     unsigned long hash;
     uintptr_t address = (uintptr_t)target;
     struct stripe *stripe = stripe_lock(address, &hash);
-    struct referent *entry = find(stripe, address, hash);
-    if (entry == NULL) {
-        entry = rcgc_raw_malloc(sizeof *entry);
-        if (entry != NULL) {
-            *entry = (struct referent){.target = address};
-            if (!stripe->ready || !ck_hs_put(&stripe->set, hash, entry)) {
-                rcgc_raw_free(entry);
-                entry = NULL;
-            }
-        }
-        if (entry == NULL) {
-            pthread_mutex_unlock(&stripe->mutex);
-            return rcgc__fail(ENOMEM);
-        }
+    struct weakref *older = newest(stripe, address, hash);
+    atomic_store_explicit(&ref->target, address, memory_order_relaxed);
+    if (!set_newest(stripe, hash, ref)) {
+        atomic_store_explicit(&ref->target, 0, memory_order_relaxed);
+        stripe_unlock(stripe);
+        return rcgc__fail(ENOMEM);
     }
     ref->newer = NULL;
-    ref->older = entry->newest;
-    if (entry->newest != NULL)
-        entry->newest->newer = ref;
-    entry->newest = ref;
-    entry->count++;
-    atomic_store_explicit(&ref->target, address, memory_order_relaxed);
-    /* Watched before the mutex is released: a death that finds the list
+    ref->older = older;
+    if (older != NULL)
+        older->newer = ref;
+    /* Watched before the lock is released: a death that finds the list
      * must find the flag too. */
     rcgc__object_watch_death(target);
-    pthread_mutex_unlock(&stripe->mutex);
+    stripe_unlock(stripe);
     return ref;
 }
 
@@ -166,25 +179,27 @@ static void clear_target(struct weakref *ref) {
 bool rcgc__referents_remove(uintptr_t target, struct weakref *ref) {
     unsigned long hash;
     struct stripe *stripe = stripe_lock(target, &hash);
-    bool removed = false;
     /* The target may have died and been cleared meanwhile (its whole list
      * went with it): only a reference still pointing there is listed. */
-    if ((atomic_load_explicit(&ref->target, memory_order_acquire) & ~WEAKREF_LOCKED) == target) {
-        struct referent *entry = find(stripe, target, hash);
-        clear_target(ref);
-        if (ref->newer != NULL)
+    bool listed =
+        (atomic_load_explicit(&ref->target, memory_order_acquire) & ~WEAKREF_LOCKED) == target;
+    if (listed) {
+        if (ref->newer != NULL) {
             ref->newer->older = ref->older;
-        else if (entry != NULL)
-            entry->newest = ref->older;
+        } else if (ref->older != NULL) {
+            /* The next one heads the list now: a replacement, which
+             * needs no new slot, so it cannot fail. */
+            (void)set_newest(stripe, hash, ref->older);
+        } else {
+            forget(stripe, target, hash);
+        }
         if (ref->older != NULL)
             ref->older->newer = ref->newer;
         ref->newer = ref->older = NULL;
-        if (entry != NULL && --entry->count == 0)
-            forget(stripe, entry, hash);
-        removed = true;
+        clear_target(ref);
     }
-    pthread_mutex_unlock(&stripe->mutex);
-    return removed;
+    stripe_unlock(stripe);
+    return listed;
 }
 
 struct weakref *rcgc__referents_clear(rcgc_object *target,
@@ -192,28 +207,27 @@ struct weakref *rcgc__referents_clear(rcgc_object *target,
     unsigned long hash;
     uintptr_t address = (uintptr_t)target;
     struct stripe *stripe = stripe_lock(address, &hash);
-    struct referent *entry = find(stripe, address, hash);
+    struct weakref *list = newest(stripe, address, hash);
     struct weakref *run = NULL, **tail = &run;
-    if (entry != NULL) {
-        for (struct weakref *ref = entry->newest, *next; ref != NULL; ref = next) {
-            next = ref->older;
-            ref->newer = ref->older = NULL;
-            /* A weak reference dying itself (count at zero: its release
-             * waits for this mutex) or found garbage by the same stop gets
-             * no callback (CPython's rule for collections). */
-            if (ref->callback != NULL && (is_garbage == NULL || !is_garbage(&ref->head)) &&
-                rcgc__object_try_incref(&ref->head)) {
-                ref->postponed = NULL;
-                *tail = ref;
-                tail = &ref->postponed;
-            }
-            /* The last touch (W2): a dying weak reference that finds its
-             * target cleared frees itself without this mutex. */
-            clear_target(ref);
+    if (list != NULL)
+        forget(stripe, address, hash);
+    for (struct weakref *ref = list, *next; ref != NULL; ref = next) {
+        next = ref->older;
+        ref->newer = ref->older = NULL;
+        /* A weak reference dying itself (count at zero: its release waits
+         * for this lock) or found garbage by the same stop gets no
+         * callback (CPython's rule for collections). */
+        if (ref->callback != NULL && (is_garbage == NULL || !is_garbage(&ref->head)) &&
+            rcgc__object_try_incref(&ref->head)) {
+            ref->postponed = NULL;
+            *tail = ref;
+            tail = &ref->postponed;
         }
-        forget(stripe, entry, hash);
+        /* The last touch (W2): a dying weak reference that finds its
+         * target cleared frees itself without this lock. */
+        clear_target(ref);
     }
-    pthread_mutex_unlock(&stripe->mutex);
+    stripe_unlock(stripe);
     return run;
 }
 
@@ -221,8 +235,9 @@ size_t rcgc__referents_count(const rcgc_object *target) {
     unsigned long hash;
     uintptr_t address = (uintptr_t)target;
     struct stripe *stripe = stripe_lock(address, &hash);
-    struct referent *entry = find(stripe, address, hash);
-    size_t count = entry != NULL ? entry->count : 0;
-    pthread_mutex_unlock(&stripe->mutex);
+    size_t count = 0;
+    for (struct weakref *r = newest(stripe, address, hash); r != NULL; r = r->older)
+        count++;
+    stripe_unlock(stripe);
     return count;
 }

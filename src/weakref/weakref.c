@@ -16,7 +16,7 @@
  * - from a list run when the mutex is released or the world restarts.
  *
  * Shared: weak references (target word, atomics), the side table
- * (referents.c, stripe mutexes), the postponed list (its mutex, a leaf
+ * (referents.c, stripe locks), the postponed list (its mutex, a leaf
  * never held while anything runs).
  */
 #include "gc/gc_object.h"
@@ -177,43 +177,22 @@ rcgc_object *rcgc_weakref_new(rcgc_object *target, rcgc_weakref_callback callbac
     return obj;
 }
 
-static void check_weakref(const rcgc_object *ref, const char *where) {
-    if (ref == NULL || !rcgc__weakref_type_is(ref->ob_type))
+static inline void check_weakref(const rcgc_object *ref, const char *where) {
+    if (RCGC_UNLIKELY(ref == NULL || !rcgc__weakref_type_is(ref->ob_type)))
         rcgc__fatal("rcgc: %s given %s", where,
                     ref == NULL ? "NULL" : "an object that is not a weak reference");
 }
 
-rcgc_object *rcgc__weakref_with_referent(struct weakref *ref,
-                                         rcgc_object *(*fn)(rcgc_object *referent, void *arg),
-                                         void *arg) {
-    uintptr_t target = atomic_load_explicit(&ref->target, memory_order_relaxed);
-    for (;;) {
-        if (target == 0)
-            return NULL;
-        if ((target & WEAKREF_LOCKED) != 0) {
-            rcgc__cpu_relax();
-            target = atomic_load_explicit(&ref->target, memory_order_relaxed);
-            continue;
-        }
-        /* Acquire: pairs with the clearing's release, and with the
-         * previous reader's unlock. */
-        if (atomic_compare_exchange_weak_explicit(&ref->target, &target, target | WEAKREF_LOCKED,
-                                                  memory_order_acquire, memory_order_relaxed))
-            break;
-    }
-    rcgc_object *result = fn((rcgc_object *)target, arg);
-    atomic_store_explicit(&ref->target, target, memory_order_release);
-    return result;
-}
-
-static rcgc_object *take_referent(rcgc_object *referent, void *arg) {
-    (void)arg;
-    return rcgc__object_try_incref(referent) ? referent : NULL;
-}
-
 rcgc_object *rcgc_weakref_get(rcgc_object *ref) {
     check_weakref(ref, "rcgc_weakref_get");
-    return rcgc__weakref_with_referent(weakref_of(ref), take_referent, NULL);
+    struct weakref *w = weakref_of(ref);
+    uintptr_t target = weakref_lock(w);
+    if (target == 0)
+        return NULL;
+    rcgc_object *obj = (rcgc_object *)target;
+    bool taken = weakref_take(obj);
+    weakref_unlock(w, target);
+    return taken ? obj : NULL;
 }
 
 size_t rcgc_weakref_count(const rcgc_object *target) {

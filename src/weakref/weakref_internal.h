@@ -5,17 +5,17 @@
  * Invariants:
  *   W1  a weak reference's target word is its referent's address, or 0
  *       once cleared, or the address | WEAKREF_LOCKED while one thread
- *       reads through it. A reader holds the bit only around
- *       rcgc__object_try_incref; clearing waits for the bit. So the
+ *       reads through it. A reader holds the bit only while it takes a
+ *       reference (weakref_take); clearing waits for the bit. So the
  *       referent's memory stays an object while any reader holds the bit:
  *       its death clears every weak reference before it is freed.
  *   W2  a weak reference with a non-zero target is on its referent's list
  *       in the side table (referents.c), under that referent's stripe
- *       mutex; the target goes to 0 only under that mutex, when the list
+ *       lock; the target goes to 0 only under that lock, when the list
  *       is taken whole (the referent died) or the reference leaves it,
  *       and a death clearing the list touches each reference last by
  *       clearing it: a reference found cleared (acquire) is no longer
- *       touched by anyone, so its own death frees it without the mutex.
+ *       touched by anyone, so its own death frees it without the lock.
  *   W3  every weak reference counts atomically (RCGC_RC_ATOMIC): a death
  *       may take a reference to one it finds on a list (to run its
  *       callback) racing with its last decrement elsewhere, which only a
@@ -55,11 +55,42 @@ bool rcgc__weakref_type_is(const rcgc_type *type);
  * Returns whether it still had a referent. */
 bool rcgc__weakref_detach(struct weakref *ref);
 
-/* Under @ref's lock bit, while it is not cleared: @fn(referent, arg),
- * whose result is returned (NULL once cleared). @fn must not block. */
-rcgc_object *rcgc__weakref_with_referent(struct weakref *ref,
-                                         rcgc_object *(*fn)(rcgc_object *referent, void *arg),
-                                         void *arg);
+/* W1: take @ref's lock bit and return its target, or 0 once cleared (then
+ * nothing is held). A holder never blocks, parks or drops a reference. */
+static inline uintptr_t weakref_lock(struct weakref *ref) {
+    uintptr_t target = atomic_load_explicit(&ref->target, memory_order_relaxed);
+    for (;;) {
+        if (target == 0)
+            return 0;
+        if ((target & WEAKREF_LOCKED) != 0) {
+            rcgc__cpu_relax();
+            target = atomic_load_explicit(&ref->target, memory_order_relaxed);
+            continue;
+        }
+        /* Acquire: pairs with the previous holder's unlock. */
+        if (atomic_compare_exchange_weak_explicit(&ref->target, &target, target | WEAKREF_LOCKED,
+                                                  memory_order_acquire, memory_order_relaxed))
+            return target;
+    }
+}
+
+static inline void weakref_unlock(struct weakref *ref, uintptr_t target) {
+    atomic_store_explicit(&ref->target, target, memory_order_release);
+}
+
+/* A new reference to @obj, a locked weak reference's target, unless its
+ * count already reached zero. The owner's own count, above zero, cannot
+ * reach zero meanwhile: the common case costs two loads and a store. */
+static inline bool weakref_take(rcgc_object *obj) {
+    if (atomic_load_explicit(&obj->ob_tid, memory_order_relaxed) == rcgc_tls_thread_id) {
+        uint32_t local = atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed);
+        if (local > 0) {
+            atomic_store_explicit(&obj->ob_ref_local, local + 1, memory_order_relaxed);
+            return true;
+        }
+    }
+    return rcgc__object_try_incref(obj);
+}
 
 /* Make @ref, new and counting atomically (W3), refer to @target: on its
  * list, with @callback and @arg. Returns 0 or -1 with errno = ENOMEM. */
