@@ -221,6 +221,54 @@ static void get_on_another_thread_than_the_owner(void **state) {
     rcgc_decref(ref);
 }
 
+/* The owner's get reads through its own weak reference without the lock
+ * bit (W4) only while it still owns the object: once its count is merged
+ * away, another thread may free the object, and the owner's get must see
+ * that. */
+static rcgc_object *_Atomic shared_with_helper;
+static _Atomic int helper_step; /* 1: the helper holds a reference; 2: drop it */
+
+static void *hold_then_drop(void *arg) {
+    (void)arg;
+    rcgc_thread_attach();
+    rcgc_object *obj = atomic_load(&shared_with_helper);
+    rcgc_incref(obj); /* counted in the shared count: not the owner's */
+    atomic_store(&helper_step, 1);
+    while (atomic_load(&helper_step) != 2)
+        rcgc_safepoint();
+    rcgc_decref(obj); /* the last reference */
+    rcgc_thread_detach();
+    return NULL;
+}
+
+static void the_owners_get_stops_when_the_object_leaves_its_owner(void **state) {
+    (void)state;
+    rcgc_object *obj = new_object(&instance_type);
+    rcgc_object *ref = rcgc_weakref_new(obj, record_call, NULL);
+    rcgc_object *got = rcgc_weakref_get(ref); /* the owner's own path */
+    assert_ptr_equal(got, obj);
+    assert_int_equal(rcgc_refcount(obj), 2);
+    rcgc_decref(got);
+    atomic_store(&shared_with_helper, obj);
+    atomic_store(&helper_step, 0);
+    pthread_t helper;
+    pthread_create(&helper, NULL, hold_then_drop, NULL);
+    while (atomic_load(&helper_step) != 1)
+        rcgc_safepoint();
+    rcgc_decref(obj); /* the owner lets go: its count merges, the object lives on */
+    got = rcgc_weakref_get(ref);
+    assert_ptr_equal(got, obj);
+    rcgc_decref(got);
+    atomic_store(&helper_step, 2);
+    rcgc_blocking_begin();
+    pthread_join(helper, NULL);
+    rcgc_blocking_end();
+    assert_int_equal(atomic_load(&instances_released), 1); /* freed by the helper */
+    assert_null(rcgc_weakref_get(ref));                    /* and never read again */
+    assert_int_equal(calls.count, 1);
+    rcgc_decref(ref);
+}
+
 /* ------------------------------------------------------------ Collections */
 
 static void a_collected_cycle_clears_its_weak_references(void **state) {
@@ -428,6 +476,7 @@ int main(void) {
         WEAK_TEST(get_follows_every_counting_mode),
         WEAK_TEST(immortal_targets_never_die),
         WEAK_TEST(get_on_another_thread_than_the_owner),
+        WEAK_TEST(the_owners_get_stops_when_the_object_leaves_its_owner),
         WEAK_TEST(a_collected_cycle_clears_its_weak_references),
         WEAK_TEST(a_weak_reference_in_the_garbage_gets_no_callback),
         WEAK_TEST(a_finalizer_resurrecting_by_count_keeps_weak_references),

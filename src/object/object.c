@@ -215,6 +215,7 @@ static bool freelist_keep(rcgc_object *obj, const rcgc_type *type, uint16_t flag
 static bool finalize_resurrects(rcgc_object *obj) {
     uint16_t flags = atomic_load_explicit(&obj->ob_flags, memory_order_relaxed);
     atomic_store_explicit(&obj->ob_flags, (uint16_t)(flags | OBJ_FINALIZED), memory_order_relaxed);
+    rcgc__object_owner_lost(obj); /* it may live on, unowned */
     atomic_store_explicit(&obj->ob_tid, 0, memory_order_relaxed);
     atomic_store_explicit(&obj->ob_ref_local, 0, memory_order_relaxed);
     atomic_store_explicit(&obj->ob_ref_shared, REF_ONE | REF_MERGED, memory_order_relaxed);
@@ -284,6 +285,13 @@ void rcgc__object_death_found_stopped(rcgc_object *obj,
         atomic_load_explicit(&death_hooks, memory_order_acquire);
     if (unwatch(obj) && hooks != NULL && hooks->found_dead_stopped != NULL)
         hooks->found_dead_stopped(obj, is_garbage);
+}
+
+void rcgc__object_owner_lost_slow(rcgc_object *obj) {
+    const struct rcgc__death_hooks *hooks =
+        atomic_load_explicit(&death_hooks, memory_order_acquire);
+    if (hooks != NULL && hooks->owner_lost != NULL)
+        hooks->owner_lost(obj);
 }
 
 void rcgc__object_run_postponed(void) {
@@ -389,6 +397,7 @@ void rcgc_merge_zero_local(rcgc_object *obj) {
         object_die(obj);
         return;
     }
+    rcgc__object_owner_lost(obj);
     atomic_store_explicit(&obj->ob_tid, 0, memory_order_relaxed);
     int64_t merged;
     do {

@@ -103,6 +103,10 @@ static inline struct rcgc_object *rcgc__dead_link_next(const struct rcgc_object 
  *     when garbage that gained watchers after step 5 dies in step 8.
  * run_postponed runs with the world running and no rcgc lock held: after
  * a collection releases gc_mutex, after a deferred sync's restart.
+ * owner_lost runs just before a watched object's owner count is merged
+ * away (it loses its owner, on any thread, maybe with the world stopped),
+ * while the object is still whole: a weak reference made by the owner may
+ * let the owner read through it without a lock only until then.
  *
  * OBJ_DEATH_WATCHED is set by any thread holding a reference, with an
  * atomic OR; every other writer of ob_flags either has the world stopped,
@@ -116,6 +120,7 @@ struct rcgc__death_hooks {
     void (*found_dead_stopped)(struct rcgc_object *obj,
                                bool (*is_garbage)(const struct rcgc_object *obj));
     void (*run_postponed)(void);
+    void (*owner_lost)(struct rcgc_object *obj);
 };
 
 /* Install the hooks (once, by the layer that uses them; NULL removes). */
@@ -136,6 +141,16 @@ void rcgc__object_death_found_stopped(struct rcgc_object *obj,
 
 /* No rcgc lock held, world running: the run_postponed hook. */
 void rcgc__object_run_postponed(void);
+
+/* @obj is about to lose its owner: the owner_lost hook if it is watched.
+ * Called before the merge that publishes the loss. */
+void rcgc__object_owner_lost_slow(struct rcgc_object *obj);
+
+static inline void rcgc__object_owner_lost(struct rcgc_object *obj) {
+    if (RCGC_UNLIKELY(
+            (atomic_load_explicit(&obj->ob_flags, memory_order_relaxed) & OBJ_DEATH_WATCHED) != 0))
+        rcgc__object_owner_lost_slow(obj);
+}
 
 /* A new reference to @obj unless its count already reached zero (then
  * false, and nothing written). The caller must know the memory is still

@@ -113,6 +113,7 @@ int64_t rcgc__merge_refcount(rcgc_object *obj, int64_t extra) {
      * the object, so nothing may be written to it after the CAS (a write
      * after it was a use after free, found by stress_objects under TSan). */
     uint32_t local = atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed);
+    rcgc__object_owner_lost(obj);
     atomic_store_explicit(&obj->ob_tid, 0, memory_order_relaxed);
     atomic_store_explicit(&obj->ob_ref_local, 0, memory_order_relaxed);
     int64_t shared = atomic_load_explicit(&obj->ob_ref_shared, memory_order_relaxed);

@@ -116,10 +116,13 @@ static bool set_newest(struct stripe *stripe, unsigned long hash, struct weakref
     return stripe->ready && ck_hs_set(&stripe->set, hash, ref, &replaced);
 }
 
-static void forget(struct stripe *stripe, uintptr_t target, unsigned long hash) {
+/* Take @target's list out of the set; returns its newest reference. */
+static struct weakref *forget(struct stripe *stripe, uintptr_t target, unsigned long hash) {
+    if (!stripe->ready)
+        return NULL;
     struct weakref probe;
     atomic_init(&probe.target, target);
-    (void)ck_hs_remove(&stripe->set, hash, &probe);
+    return ck_hs_remove(&stripe->set, hash, &probe);
 }
 
 struct weakref *rcgc__referents_shared(rcgc_object *target) {
@@ -149,6 +152,10 @@ struct weakref *rcgc__referents_add(rcgc_object *target, struct weakref *ref) {
         stripe_unlock(stripe);
         return rcgc__fail(ENOMEM);
     }
+    /* W4: made by the target's owner, on its own object. */
+    uint32_t owner = atomic_load_explicit(&target->ob_tid, memory_order_relaxed);
+    atomic_store_explicit(&ref->fast_owner, owner == rcgc_tls_thread_id ? owner : 0,
+                          memory_order_relaxed);
     ref->newer = NULL;
     ref->older = older;
     if (older != NULL)
@@ -191,7 +198,7 @@ bool rcgc__referents_remove(uintptr_t target, struct weakref *ref) {
              * needs no new slot, so it cannot fail. */
             (void)set_newest(stripe, hash, ref->older);
         } else {
-            forget(stripe, target, hash);
+            (void)forget(stripe, target, hash);
         }
         if (ref->older != NULL)
             ref->older->newer = ref->newer;
@@ -207,10 +214,8 @@ struct weakref *rcgc__referents_clear(rcgc_object *target,
     unsigned long hash;
     uintptr_t address = (uintptr_t)target;
     struct stripe *stripe = stripe_lock(address, &hash);
-    struct weakref *list = newest(stripe, address, hash);
+    struct weakref *list = forget(stripe, address, hash); /* one probe finds and takes it */
     struct weakref *run = NULL, **tail = &run;
-    if (list != NULL)
-        forget(stripe, address, hash);
     for (struct weakref *ref = list, *next; ref != NULL; ref = next) {
         next = ref->older;
         ref->newer = ref->older = NULL;
@@ -229,6 +234,15 @@ struct weakref *rcgc__referents_clear(rcgc_object *target,
     }
     stripe_unlock(stripe);
     return run;
+}
+
+void rcgc__referents_owner_lost(rcgc_object *target) {
+    unsigned long hash;
+    uintptr_t address = (uintptr_t)target;
+    struct stripe *stripe = stripe_lock(address, &hash);
+    for (struct weakref *r = newest(stripe, address, hash); r != NULL; r = r->older)
+        atomic_store_explicit(&r->fast_owner, 0, memory_order_relaxed);
+    stripe_unlock(stripe);
 }
 
 size_t rcgc__referents_count(const rcgc_object *target) {

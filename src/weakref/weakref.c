@@ -127,7 +127,8 @@ static void referent_found_dead_stopped(rcgc_object *obj,
 static const struct rcgc__death_hooks weak_hooks = {.died = referent_died,
                                                     .found_dead_stopped =
                                                         referent_found_dead_stopped,
-                                                    .run_postponed = run_postponed};
+                                                    .run_postponed = run_postponed,
+                                                    .owner_lost = rcgc__referents_owner_lost};
 
 static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
 
@@ -186,6 +187,19 @@ static inline void check_weakref(const rcgc_object *ref, const char *where) {
 rcgc_object *rcgc_weakref_get(rcgc_object *ref) {
     check_weakref(ref, "rcgc_weakref_get");
     struct weakref *w = weakref_of(ref);
+    if (atomic_load_explicit(&w->fast_owner, memory_order_relaxed) == rcgc_tls_thread_id) {
+        /* W4: the caller owns the target, alive with a count of at least
+         * one, which only its own thread can change. */
+        rcgc_object *obj = (rcgc_object *)(atomic_load_explicit(&w->target, memory_order_relaxed) &
+                                           ~WEAKREF_LOCKED);
+        if (obj == NULL)
+            return NULL;
+        uint32_t local = atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed);
+        rcgc_assert(local > 0 &&
+                    atomic_load_explicit(&obj->ob_tid, memory_order_relaxed) == rcgc_tls_thread_id);
+        atomic_store_explicit(&obj->ob_ref_local, local + 1, memory_order_relaxed);
+        return obj;
+    }
     uintptr_t target = weakref_lock(w);
     if (target == 0)
         return NULL;

@@ -16,6 +16,14 @@
  *       and a death clearing the list touches each reference last by
  *       clearing it: a reference found cleared (acquire) is no longer
  *       touched by anyone, so its own death frees it without the lock.
+ *   W4  fast_owner is the id of the thread that made the reference while
+ *       owning the target (biased, unmerged), and is set to 0 under the
+ *       stripe lock before the target loses that owner (the owner_lost
+ *       hook, object_internal.h). While it names the calling thread, the
+ *       target is alive and owned by it with a count of at least one (only
+ *       the owner's own decrement can take that count to zero, and it
+ *       merges, so clears fast_owner, first): the owner's get reads through
+ *       it without the lock bit.
  *   W3  every weak reference counts atomically (RCGC_RC_ATOMIC): a death
  *       may take a reference to one it finds on a list (to run its
  *       callback) racing with its last decrement elsewhere, which only a
@@ -37,6 +45,9 @@
 struct weakref {
     rcgc_object head;
     _Atomic uintptr_t target; /* W1 */
+    /* W4: the thread that owned the target when it made this reference,
+     * while the target keeps that owner; else 0. */
+    _Atomic uint32_t fast_owner;
     rcgc_weakref_callback callback;
     void *arg;
     struct weakref *newer, *older; /* the referent's list (W2) */
@@ -109,6 +120,9 @@ struct weakref *rcgc__referents_add(rcgc_object *target, struct weakref *ref);
 /* A callback-less weak reference to @target, with a new reference, or
  * NULL if it has none (weakref.ref shares them). */
 struct weakref *rcgc__referents_shared(rcgc_object *target);
+
+/* W4: the owner of @target is about to be merged away. */
+void rcgc__referents_owner_lost(rcgc_object *target);
 
 /* Take @ref off @target's list, and clear it, if it is still there. */
 bool rcgc__referents_remove(uintptr_t target, struct weakref *ref);
