@@ -301,9 +301,41 @@ void rcgc__object_run_postponed(void) {
         hooks->run_postponed();
 }
 
+/* A watched object's death settles its counts first. Most deaths arrive
+ * merged (a merged count, which a weak reference's get refuses at zero).
+ * The owner's last decrement does not merge when nobody else holds a
+ * reference, and meanwhile a get may add one to the unmerged shared count
+ * (rcgc__object_try_incref): one compare-and-swap from 0 to merged-zero
+ * decides which came first. If the get won, the object lives on: tracked
+ * again while its count is still unmerged - until the merge, no other
+ * thread can free it - and nothing is written to it after the merge.
+ * Only watched objects pay, out of line. */
+RCGC_NOINLINE static bool watched_death_proceeds(rcgc_object *obj) {
+    int64_t shared = atomic_load_explicit(&obj->ob_ref_shared, memory_order_relaxed);
+    if ((shared & REF_MERGED) != 0)
+        return true;
+    rcgc__object_owner_lost(obj);
+    atomic_store_explicit(&obj->ob_tid, 0, memory_order_relaxed);
+    int64_t zero = 0;
+    if (atomic_compare_exchange_strong_explicit(&obj->ob_ref_shared, &zero, REF_MERGED,
+                                                memory_order_acq_rel, memory_order_relaxed))
+        return true;
+    const rcgc_type *type = obj->ob_type;
+    bool tracked = (type->flags & RCGC_TYPE_GC) != 0 && type->traverse != NULL &&
+                   rcgc__gc_track_new(obj) == 0; /* out of memory: it stays untracked */
+    if (rcgc__merge_refcount(obj, 0) != 0)
+        return false;
+    /* The get's reference went before the merge: the death goes on. */
+    if (tracked)
+        rcgc__gc_untrack_if_tracked(obj);
+    return true;
+}
+
 static inline __attribute__((always_inline)) void die_now(rcgc_object *obj) {
     const rcgc_type *type = obj->ob_type;
     uint16_t flags = atomic_load_explicit(&obj->ob_flags, memory_order_relaxed);
+    if (RCGC_UNLIKELY((flags & OBJ_DEATH_WATCHED) != 0) && !watched_death_proceeds(obj))
+        return;
     if (type->finalize != NULL && (flags & OBJ_FINALIZED) == 0) {
         if (finalize_resurrects(obj))
             return;
@@ -386,14 +418,9 @@ void rcgc_merge_zero_local(rcgc_object *obj) {
     if (local == 0)
         rcgc__report_object(obj, "refcount below zero on", "rcgc_decref");
     atomic_store_explicit(&obj->ob_ref_local, 0, memory_order_relaxed);
-    /* A watched object merges even then: a weak reference's get may be
-     * adding to the shared count at this moment (rcgc__object_try_incref),
-     * and the compare-and-swap below decides which came first. Its flags
-     * are read after the acquire above: whoever watched it held a
-     * reference, which it dropped before this last one. */
-    if (shared == 0 &&
-        (atomic_load_explicit(&obj->ob_flags, memory_order_relaxed) & OBJ_DEATH_WATCHED) == 0) {
-        /* Nobody else ever held a reference: no merge needed. */
+    if (shared == 0) {
+        /* Nobody else holds a reference: no merge needed (a watched object
+         * merges in its death, watched_death_proceeds). */
         object_die(obj);
         return;
     }

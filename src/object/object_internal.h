@@ -89,8 +89,9 @@ static inline struct rcgc_object *rcgc__dead_link_next(const struct rcgc_object 
  * The one place the layers above learn that an object died (weak
  * references clear themselves there). An object pays for it only once
  * something watches it: the flag is tested on the flags its death loads
- * anyway, and a watched object's last owner reference always merges (so a
- * concurrent rcgc__object_try_incref is decided by one compare-and-swap).
+ * anyway, and a watched object's death merges its counts first (so a
+ * concurrent rcgc__object_try_incref is decided by one compare-and-swap,
+ * and a get that wins keeps the object alive).
  *
  * Each watched object's death reaches the hooks once:
  *   - found_dead_stopped, with the world stopped, when a collection finds
@@ -155,8 +156,8 @@ static inline void rcgc__object_owner_lost(struct rcgc_object *obj) {
 /* A new reference to @obj unless its count already reached zero (then
  * false, and nothing written). The caller must know the memory is still
  * an object's - a weak reference's lock does that - and @obj must be
- * watched: only then is the owner's last decrement a compare-and-swap this
- * one can race with. A deferred object is never found dead here: a sync
+ * watched: only then does its death merge by a compare-and-swap this one
+ * can race with. A deferred object is never found dead here: a sync
  * clears what watches it while the world is stopped. */
 bool rcgc__object_try_incref(struct rcgc_object *obj);
 
