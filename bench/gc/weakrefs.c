@@ -48,59 +48,95 @@ static double get_loop(rcgc_object *ref, long long n) {
     return ns_per(t0, n);
 }
 
-/* Each thread's gets take a few ns: enough of them that starting two
- * threads is noise next to the work. */
-#define GET_THREAD_SCALE 10
+/* ------------------------------------------------------- Timed threads */
 
-struct get_thread {
-    pthread_t thread;
-    rcgc_object *ref;
-    pthread_barrier_t *start;
-    uint64_t t0, t1;
-    bool own_object;
+/* A job for threads that start together: each runs setup on itself (so
+ * what it makes is its own), waits for the others, runs work timed, then
+ * teardown. */
+struct timed_job {
+    void *(*setup)(int index, void *arg);
+    void (*work)(void *state);
+    void (*teardown)(void *state);
+    void *arg;
 };
 
-static void *get_worker(void *arg) {
-    struct get_thread *g = arg;
+struct timed_thread {
+    const struct timed_job *job;
+    pthread_barrier_t *start;
+    pthread_t thread;
+    int index;
+    uint64_t t0, t1;
+};
+
+static void *timed_main(void *p) {
+    struct timed_thread *t = p;
     rcgc_thread_attach();
-    rcgc_object *obj = NULL;
-    if (g->own_object) {
-        obj = node();
-        g->ref = rcgc_weakref_new(obj, NULL, NULL);
-    }
+    void *state = t->job->setup(t->index, t->job->arg);
     rcgc_blocking_begin();
-    pthread_barrier_wait(g->start);
+    pthread_barrier_wait(t->start);
     rcgc_blocking_end();
-    g->t0 = bench_now_ns();
-    (void)get_loop(g->ref, ops * GET_THREAD_SCALE);
-    g->t1 = bench_now_ns();
-    if (obj != NULL) {
-        rcgc_decref(g->ref);
-        rcgc_decref(obj);
-    }
+    t->t0 = bench_now_ns();
+    t->job->work(state);
+    t->t1 = bench_now_ns();
+    t->job->teardown(state);
     rcgc_thread_detach();
     return NULL;
 }
 
-/* Wall ns per get with @threads threads, each on its own object. */
-static double get_threads(int threads) {
+/* Wall ns from the first thread's start to the last one's finish. */
+static double timed_span_ns(const struct timed_job *job, int threads) {
+    enum { MAX_THREADS = 2 };
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, (unsigned)threads);
-    struct get_thread g[2];
-    for (int t = 0; t < threads; t++) {
-        g[t] = (struct get_thread){.start = &start, .own_object = true};
-        pthread_create(&g[t].thread, NULL, get_worker, &g[t]);
+    struct timed_thread t[MAX_THREADS];
+    for (int i = 0; i < threads && i < MAX_THREADS; i++) {
+        t[i] = (struct timed_thread){.job = job, .start = &start, .index = i};
+        pthread_create(&t[i].thread, NULL, timed_main, &t[i]);
     }
     uint64_t t0 = UINT64_MAX, t1 = 0;
     rcgc_blocking_begin();
-    for (int t = 0; t < threads; t++) {
-        pthread_join(g[t].thread, NULL);
-        t0 = g[t].t0 < t0 ? g[t].t0 : t0;
-        t1 = g[t].t1 > t1 ? g[t].t1 : t1;
+    for (int i = 0; i < threads && i < MAX_THREADS; i++) {
+        pthread_join(t[i].thread, NULL);
+        t0 = t[i].t0 < t0 ? t[i].t0 : t0;
+        t1 = t[i].t1 > t1 ? t[i].t1 : t1;
     }
     rcgc_blocking_end();
     pthread_barrier_destroy(&start);
-    return (double)(t1 - t0) / (double)(ops * GET_THREAD_SCALE * threads);
+    return (double)(t1 - t0);
+}
+
+/* Each thread's gets take a few ns: enough of them that starting two
+ * threads is noise next to the work. */
+#define GET_THREAD_SCALE 10
+
+/* Per thread: an object of its own and a weak reference to it. */
+struct own_target {
+    rcgc_object *obj, *ref;
+};
+
+static void *own_target_new(int index, void *arg) {
+    (void)index;
+    struct own_target *own = (struct own_target *)arg + index;
+    own->obj = node();
+    own->ref = rcgc_weakref_new(own->obj, NULL, NULL);
+    return own;
+}
+
+static void own_target_gets(void *state) {
+    (void)get_loop(((struct own_target *)state)->ref, ops * GET_THREAD_SCALE);
+}
+
+static void own_target_free(void *state) {
+    struct own_target *own = state;
+    rcgc_decref(own->ref);
+    rcgc_decref(own->obj);
+}
+
+/* Wall ns per get with @threads threads, each on its own object. */
+static double get_threads(int threads) {
+    struct own_target own[2];
+    struct timed_job job = {own_target_new, own_target_gets, own_target_free, own};
+    return timed_span_ns(&job, threads) / (double)(ops * GET_THREAD_SCALE * threads);
 }
 
 /* An object owned by another thread (which has exited): every get takes
@@ -243,44 +279,28 @@ static double map_sets(bool use_weak, uint64_t seed, long long n) {
 }
 
 struct reader {
-    pthread_t thread;
     bool use_weak;
-    uint64_t seed, t0, t1;
-    pthread_barrier_t *start;
+    uint64_t seed;
 };
 
-static void *reader_main(void *arg) {
-    struct reader *r = arg;
-    rcgc_thread_attach();
-    rcgc_blocking_begin();
-    pthread_barrier_wait(r->start);
-    rcgc_blocking_end();
-    r->t0 = bench_now_ns();
-    (void)map_gets(r->use_weak, r->seed, ops);
-    r->t1 = bench_now_ns();
-    rcgc_thread_detach();
-    return NULL;
+static void *reader_new(int index, void *arg) {
+    struct reader *r = (struct reader *)arg + index;
+    r->seed += (uint64_t)index;
+    return r;
 }
+
+static void reader_gets(void *state) {
+    struct reader *r = state;
+    (void)map_gets(r->use_weak, r->seed, ops);
+}
+
+static void reader_free(void *state) { (void)state; }
 
 /* Throughput of @threads readers: gets per microsecond. */
 static double map_read_rate(bool use_weak, int threads, uint64_t seed) {
-    pthread_barrier_t start;
-    pthread_barrier_init(&start, NULL, (unsigned)threads);
-    struct reader r[2];
-    for (int t = 0; t < threads; t++) {
-        r[t] = (struct reader){.use_weak = use_weak, .seed = seed + (uint64_t)t, .start = &start};
-        pthread_create(&r[t].thread, NULL, reader_main, &r[t]);
-    }
-    uint64_t t0 = UINT64_MAX, t1 = 0;
-    rcgc_blocking_begin();
-    for (int t = 0; t < threads; t++) {
-        pthread_join(r[t].thread, NULL);
-        t0 = r[t].t0 < t0 ? r[t].t0 : t0;
-        t1 = r[t].t1 > t1 ? r[t].t1 : t1;
-    }
-    rcgc_blocking_end();
-    pthread_barrier_destroy(&start);
-    return (double)(ops * threads) * 1000.0 / (double)(t1 - t0);
+    struct reader r[2] = {{use_weak, seed}, {use_weak, seed}};
+    struct timed_job job = {reader_new, reader_gets, reader_free, r};
+    return (double)(ops * threads) * 1000.0 / timed_span_ns(&job, threads);
 }
 
 /* ------------------------------------------------------------------ main */
