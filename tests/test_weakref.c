@@ -11,6 +11,7 @@
  * test starts from a full collection, and objects are counted dead by
  * their types' release hooks.
  */
+#include "support/capture.h"
 #include "support/gc_types.h"
 
 #include <rcgc.h>
@@ -19,6 +20,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include <setjmp.h> /* cmocka.h needs these four first */
 #include <stdarg.h>
@@ -466,6 +469,24 @@ static void a_finalizer_runs_when_a_collection_frees_its_target(void **state) {
     assert_int_equal(atomic_load(&finalizer_runs), 1);
 }
 
+/* ----------------------------------------------------------------- Misuse */
+
+static void get_through_an_object_that_is_not_a_weak_reference_is_reported(void **state) {
+    (void)state;
+    rcgc_object *obj = new_object(&instance_type);
+    struct fatal_capture capture;
+    rcgc_object *volatile got = NULL;
+    RUN_CAPTURING_FATAL(&capture, got = rcgc_weakref_get(obj));
+    assert_null(got); /* reported before anything was taken */
+    char expected[64];
+    snprintf(expected, sizeof expected, "<instance %p>", (void *)obj);
+    assert_true(capture.fired);
+    assert_non_null(strstr(capture.message, "not a weak reference"));
+    assert_non_null(strstr(capture.message, expected));
+    assert_non_null(strstr(capture.message, "rcgc_weakref_get"));
+    rcgc_decref(obj);
+}
+
 int main(void) {
 #define WEAK_TEST(name) cmocka_unit_test_setup_teardown(name, setup, restore_defaults)
     const struct CMUnitTest tests[] = {
@@ -486,6 +507,7 @@ int main(void) {
         WEAK_TEST(a_finalizer_called_early_runs_once),
         WEAK_TEST(a_detached_finalizer_never_runs),
         WEAK_TEST(a_finalizer_runs_when_a_collection_frees_its_target),
+        WEAK_TEST(get_through_an_object_that_is_not_a_weak_reference_is_reported),
     };
     if (rcgc_thread_attach() != 0)
         return 1;

@@ -179,9 +179,10 @@ rcgc_object *rcgc_weakref_new(rcgc_object *target, rcgc_weakref_callback callbac
 }
 
 static inline void check_weakref(const rcgc_object *ref, const char *where) {
-    if (RCGC_UNLIKELY(ref == NULL || !rcgc__weakref_type_is(ref->ob_type)))
-        rcgc__fatal("rcgc: %s given %s", where,
-                    ref == NULL ? "NULL" : "an object that is not a weak reference");
+    if (RCGC_UNLIKELY(ref == NULL))
+        rcgc__fatal("rcgc: NULL weak reference in %s", where);
+    if (RCGC_UNLIKELY(!rcgc__weakref_type_is(ref->ob_type)))
+        rcgc__report_object(ref, "not a weak reference:", where);
 }
 
 rcgc_object *rcgc_weakref_get(rcgc_object *ref) {
@@ -217,8 +218,10 @@ size_t rcgc_weakref_count(const rcgc_object *target) {
 /* ------------------------------------------------------------ Finalizers */
 
 static void check_finalizer(const rcgc_object *obj) {
-    if (obj == NULL || obj->ob_type != &finalizer_type)
-        rcgc__fatal("rcgc: not a finalizer: %p", (const void *)obj);
+    if (obj == NULL)
+        rcgc__fatal("rcgc: NULL finalizer");
+    if (obj->ob_type != &finalizer_type)
+        rcgc__report_object(obj, "not a finalizer:", "rcgc_finalizer_*");
 }
 
 static struct finalizer *finalizer_of(rcgc_object *obj) {
