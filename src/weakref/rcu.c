@@ -7,6 +7,8 @@
  */
 #include "weakref/rcu.h"
 
+#include "object/thread_internal.h"
+
 #include <stdatomic.h>
 
 static struct rcgc_rcu_retired *_Atomic ready;
@@ -40,4 +42,11 @@ struct rcgc_rcu_retired *rcgc__rcu_take_ready(void) {
     return atomic_exchange_explicit(&ready, NULL, memory_order_acquire);
 }
 
-void rcgc__rcu_wait_retired(void) { rcu_barrier(); }
+void rcgc__rcu_wait_retired(void) {
+    /* As a blocked thread: the wait may be long, and a collector stopping
+     * the world meanwhile must not wait for it (nothing here touches an
+     * object). */
+    bool entered = rcgc__blocking_enter();
+    rcu_barrier();
+    rcgc__blocking_leave(entered);
+}
