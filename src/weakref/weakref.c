@@ -8,7 +8,9 @@
  * before the referent's memory can go. So a get either wins (its
  * reference keeps the object alive, and the death that looked certain
  * never happens: the count is decided by one compare-and-swap) or returns
- * NULL, and never touches freed memory.
+ * NULL, and never touches freed memory. The thread that owns the target
+ * and made the weak reference needs no bit (W4): nobody else can take
+ * its count to zero.
  *
  * Callbacks run after the clearing, newest weak reference first, once
  * each: at once on the thread whose decrement killed the referent, or -
