@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,17 +29,16 @@
 
 #define MiB ((size_t)1 << 20)
 
-/* Resident set size of this process in MiB, from /proc/self/statm. */
-static double rss_mib(void) {
-    FILE *statm = fopen("/proc/self/statm", "r");
-    unsigned long size_pages = 0, resident_pages = 0;
-    if (statm != NULL) {
-        if (fscanf(statm, "%lu %lu", &size_pages, &resident_pages) != 2)
-            resident_pages = 0;
-        fclose(statm);
-    }
-    return (double)resident_pages * (double)rcgc_page_size() / (double)MiB;
+/* The process's resident set size, or with @unique its USS (the pages
+ * no other process shares: psutil's memory_full_info().uss), in MiB. */
+static double memory_mib(bool unique) {
+    rcgc_process_memory m;
+    if (rcgc_process_memory_get(&m, unique ? RCGC_MEMORY_USS : 0) != 0)
+        return 0;
+    return (double)(unique ? m.uss : m.rss) / (double)MiB;
 }
+
+static double rss_mib(void) { return memory_mib(false); }
 
 static double seconds_since(const struct timespec *start) {
     struct timespec now;
@@ -116,7 +116,7 @@ static int show_seed_003(void) {
                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (blocks == MAP_FAILED)
         return 1;
-    double start_rss = rss_mib();
+    double start_rss = rss_mib(), start_uss = memory_mib(true);
     memset(blocks, 0, COUNT * sizeof(void *)); /* its pages count before, not after */
     double before = rss_mib();
     struct timespec start;
@@ -128,13 +128,13 @@ static int show_seed_003(void) {
         memset(blocks[i], (int)i, 32);
     }
     double build_s = seconds_since(&start);
-    double peak = rss_mib();
+    double peak = rss_mib(), peak_uss = memory_mib(true);
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (size_t i = 0; i < COUNT; i++)
         rcgc_free(blocks[i]);
     double free_s = seconds_since(&start);
     munmap(blocks, COUNT * sizeof(void *));
-    double after = rss_mib();
+    double after = rss_mib(), after_uss = memory_mib(true);
     printf("   RSS %.1f MiB at start, %.1f MiB with the pointer array -> with the blocks %.1f MiB "
            "(%.1f B per 32-byte block, "
            "%.1f ns per malloc)\n",
@@ -142,6 +142,8 @@ static int show_seed_003(void) {
     printf("   -> after rcgc_free of each %.1f MiB (%.1f ns per free): back within %.0f%% "
            "of the start (%.1f MiB)\n",
            after, free_s * 1e9 / COUNT, 100.0 * (after - start_rss) / start_rss, start_rss);
+    printf("   USS (rcgc_process_memory_get, as psutil's uss): %.1f -> %.1f -> %.1f MiB\n",
+           start_uss, peak_uss, after_uss);
     return 0;
 }
 

@@ -22,5 +22,6 @@
 #include <rcgc/object.h>
 #include <rcgc/gc.h>
 #include <rcgc/weakref.h>
+#include <rcgc/debug.h>
 
 #endif /* RCGC_H */
