@@ -159,7 +159,20 @@ static inline void rcgc__object_owner_lost(struct rcgc_object *obj) {
  * watched: only then does its death merge by a compare-and-swap this one
  * can race with. A deferred object is never found dead here: a sync
  * clears what watches it while the world is stopped. */
-bool rcgc__object_try_incref(struct rcgc_object *obj);
+bool rcgc__object_try_incref_slow(struct rcgc_object *obj);
+
+/* The owner's own count, above zero, cannot reach zero meanwhile: the
+ * common case costs two loads and a store, inline. */
+static inline bool rcgc__object_try_incref(struct rcgc_object *obj) {
+    if (atomic_load_explicit(&obj->ob_tid, memory_order_relaxed) == rcgc_tls_thread_id) {
+        uint32_t local = atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed);
+        if (local > 0) {
+            atomic_store_explicit(&obj->ob_ref_local, local + 1, memory_order_relaxed);
+            return true;
+        }
+    }
+    return rcgc__object_try_incref_slow(obj);
+}
 
 /* Fold the owner's count into the shared one and drop the owner; returns
  * the total count, plus @extra. Caller: the owner, or anyone once the

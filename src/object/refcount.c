@@ -72,7 +72,7 @@ void rcgc_incref_slow(rcgc_object *obj) {
     atomic_fetch_add_explicit(&obj->ob_ref_shared, REF_ONE, memory_order_relaxed);
 }
 
-bool rcgc__object_try_incref(rcgc_object *obj) {
+bool rcgc__object_try_incref_slow(rcgc_object *obj) {
     int64_t shared = atomic_load_explicit(&obj->ob_ref_shared, memory_order_relaxed);
     if ((shared & REF_STATE_MASK) == REF_DEAD)
         return false; /* on a list of deaths: decided while the world was stopped */
@@ -83,15 +83,6 @@ bool rcgc__object_try_incref(rcgc_object *obj) {
     if (mode == RCGC_RC_DEFERRED) {
         rcgc__deferred_add(obj, 1);
         return true;
-    }
-    /* The owner counts at home while its count is above zero: no other
-     * thread can take that count to zero meanwhile. */
-    if (atomic_load_explicit(&obj->ob_tid, memory_order_relaxed) == rcgc_tls_thread_id) {
-        uint32_t local = atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed);
-        if (local > 0) {
-            atomic_store_explicit(&obj->ob_ref_local, local + 1, memory_order_relaxed);
-            return true;
-        }
     }
     /* Owned (or queued): the owner has not merged yet, so the object lives,
      * and its merge, a compare-and-swap, will count this reference. Merged:

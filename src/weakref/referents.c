@@ -167,20 +167,11 @@ struct weakref *rcgc__referents_add(rcgc_object *target, struct weakref *ref) {
     return ref;
 }
 
-/* Set @ref's target to 0, waiting for a reader holding its lock bit (W1:
- * a reader holds it for a few instructions and never parks). */
+/* Set @ref's target to 0: taken like a reader's lock bit (W1: a reader
+ * holds it for a few instructions and never parks), released as 0. */
 static void clear_target(struct weakref *ref) {
-    uintptr_t target = atomic_load_explicit(&ref->target, memory_order_relaxed);
-    for (;;) {
-        if ((target & WEAKREF_LOCKED) != 0) {
-            rcgc__cpu_relax();
-            target = atomic_load_explicit(&ref->target, memory_order_relaxed);
-            continue;
-        }
-        if (atomic_compare_exchange_weak_explicit(&ref->target, &target, 0, memory_order_acq_rel,
-                                                  memory_order_relaxed))
-            return;
-    }
+    if (weakref_lock(ref) != 0)
+        atomic_store_explicit(&ref->target, 0, memory_order_release);
 }
 
 bool rcgc__referents_remove(uintptr_t target, struct weakref *ref) {

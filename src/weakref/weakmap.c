@@ -156,13 +156,19 @@ static void reclaim_ready(void) {
 
 /* An entry out of the table (map mutex released): clear its weak side,
  * drop its value (M2), retire it (M1). */
-static void retire(struct entry *e) {
+/* Clear the entry's weak side and hand back its value (M2: no reader
+ * takes it once the weak side is cleared), NULL for a weak-value entry. */
+static rcgc_object *detach_value(struct entry *e) {
     (void)rcgc__weakref_detach(&e->ref);
     rcgc_object *value = e->value;
     e->value = NULL;
+    return value;
+}
+
+static void retire(struct entry *e) {
+    rcgc_object *value = detach_value(e);
     rcgc__rcu_retire(&e->retired);
-    if (value != NULL)
-        rcgc_decref(value);
+    rcgc_xdecref(value);
 }
 
 static void retire_taken(struct entry *list) {
@@ -233,12 +239,9 @@ static struct entry *entry_new(rcgc_weakmap *map, const rcgc_key *key, rcgc_obje
 
 /* An entry that never entered the table. */
 static void entry_discard(struct entry *e) {
-    (void)rcgc__weakref_detach(&e->ref);
-    rcgc_object *value = e->value;
-    e->value = NULL;
+    rcgc_object *value = detach_value(e);
     rcgc_decref(&e->ref.head);
-    if (value != NULL)
-        rcgc_decref(value);
+    rcgc_xdecref(value);
 }
 
 /* ----------------------------------------------------------------- Reads */
@@ -251,7 +254,7 @@ static rcgc_object *entry_value(struct entry *e) {
         return NULL;
     rcgc_object *value = (rcgc_object *)weak_side;
     if (e->map->kind == RCGC_WEAK_VALUES) {
-        if (!weakref_take(value))
+        if (!rcgc__object_try_incref(value))
             value = NULL;
     } else {
         value = e->value; /* M2: held by the entry until the key is cleared */
@@ -314,7 +317,7 @@ static bool hold_entry(struct held_entry *held) {
     uintptr_t weak_side = weakref_lock(&e->ref);
     if (weak_side == 0)
         return false;
-    bool alive = weakref_take((rcgc_object *)weak_side);
+    bool alive = rcgc__object_try_incref((rcgc_object *)weak_side);
     if (alive && e->map->kind == RCGC_WEAK_VALUES) {
         held->value = (rcgc_object *)weak_side;
     } else if (alive) {

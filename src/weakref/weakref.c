@@ -84,7 +84,8 @@ static void postpone(struct weakref *list) {
     pthread_mutex_unlock(&postponed_mutex);
 }
 
-void rcgc__weakref_run_callbacks(struct weakref *list) {
+/* Run @list's callbacks (newest first) and drop the references taken. */
+static void run_callbacks(struct weakref *list) {
     while (list != NULL) {
         struct weakref *ref = list;
         list = ref->postponed;
@@ -104,7 +105,7 @@ static void run_postponed(void) {
     postponed_last = &postponed_first;
     atomic_store_explicit(&postponed_any, false, memory_order_relaxed);
     pthread_mutex_unlock(&postponed_mutex);
-    rcgc__weakref_run_callbacks(list);
+    run_callbacks(list);
 }
 
 /* A referent died with the world running (its last reference, on this
@@ -118,7 +119,7 @@ static void referent_died(rcgc_object *obj) {
     if (rcgc__gc_lock_held())
         postpone(run);
     else
-        rcgc__weakref_run_callbacks(run);
+        run_callbacks(run);
 }
 
 static void referent_found_dead_stopped(rcgc_object *obj,
@@ -207,7 +208,7 @@ rcgc_object *rcgc_weakref_get(rcgc_object *ref) {
     if (target == 0)
         return NULL;
     rcgc_object *obj = (rcgc_object *)target;
-    bool taken = weakref_take(obj);
+    bool taken = rcgc__object_try_incref(obj);
     weakref_unlock(w, target);
     return taken ? obj : NULL;
 }

@@ -6,7 +6,7 @@
  *   W1  a weak reference's target word is its referent's address, or 0
  *       once cleared, or the address | WEAKREF_LOCKED while one thread
  *       reads through it. A reader holds the bit only while it takes a
- *       reference (weakref_take); clearing waits for the bit. So the
+ *       reference (rcgc__object_try_incref); clearing waits for the bit. So the
  *       referent's memory stays an object while any reader holds the bit:
  *       its death clears every weak reference before it is freed.
  *   W2  a weak reference with a non-zero target is on its referent's list
@@ -89,20 +89,6 @@ static inline void weakref_unlock(struct weakref *ref, uintptr_t target) {
     atomic_store_explicit(&ref->target, target, memory_order_release);
 }
 
-/* A new reference to @obj, a locked weak reference's target, unless its
- * count already reached zero. The owner's own count, above zero, cannot
- * reach zero meanwhile: the common case costs two loads and a store. */
-static inline bool weakref_take(rcgc_object *obj) {
-    if (atomic_load_explicit(&obj->ob_tid, memory_order_relaxed) == rcgc_tls_thread_id) {
-        uint32_t local = atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed);
-        if (local > 0) {
-            atomic_store_explicit(&obj->ob_ref_local, local + 1, memory_order_relaxed);
-            return true;
-        }
-    }
-    return rcgc__object_try_incref(obj);
-}
-
 /* Make @ref, new and counting atomically (W3), refer to @target: on its
  * list, with @callback and @arg. Returns 0 or -1 with errno = ENOMEM. */
 int rcgc__weakref_init(struct weakref *ref, rcgc_object *target, rcgc_weakref_callback callback,
@@ -135,10 +121,5 @@ struct weakref *rcgc__referents_clear(rcgc_object *target,
                                       bool (*is_garbage)(const rcgc_object *obj));
 
 size_t rcgc__referents_count(const rcgc_object *target);
-
-/* --------------------------------------------------- Callbacks (weakref.c) */
-
-/* Run @list's callbacks (newest first) and drop the references taken. */
-void rcgc__weakref_run_callbacks(struct weakref *list);
 
 #endif /* RCGC_WEAKREF_INTERNAL_H */
