@@ -2,7 +2,8 @@
  * its objects, through rcgc/gc.h only: which generation holds an object
  * and how survivors move up, rcgc_get_objects, rcgc_get_referrers and
  * rcgc_get_referents (what they visit, bad arguments, visitors that drop
- * references or stop the walk early).
+ * references or stop the walk early), and rcgc_get_all_objects (untracked
+ * and frozen objects listed, plain blocks and dead objects not).
  *
  * Conventions (tests/support/gc_types.h): every test starts from a full
  * collection with an empty garbage list.
@@ -178,6 +179,76 @@ static void walks_stop_when_the_visitor_says_so(void **state) {
     drop_kept();
 }
 
+/* ----------------------------------------------------------- All objects */
+
+struct sighting {
+    const rcgc_object *wanted[4];
+    int seen[4];
+    long ints; /* objects of type int seen */
+};
+
+static int note_sighting(rcgc_object *obj, void *arg) {
+    struct sighting *s = arg;
+    for (int i = 0; i < 4; i++)
+        s->seen[i] += obj == s->wanted[i];
+    s->ints += obj->ob_type == &model_int_class.type;
+    return 0;
+}
+
+static void get_all_objects_lists_untracked_and_frozen_objects_only(void **state) {
+    (void)state;
+    rcgc_object *frozen = list_new(), *text = str_new("untracked");
+    rcgc_freeze();
+    rcgc_object *young = list_new();
+    /* A plain block of arbitrary bytes is not taken for an object. */
+    unsigned char *noise = rcgc_malloc(64);
+    assert_non_null(noise);
+    for (int i = 0; i < 64; i++)
+        noise[i] = (unsigned char)(0xA5 ^ (i * 37));
+    struct sighting s = {.wanted = {frozen, text, young, (rcgc_object *)noise}};
+    long ints_before;
+    assert_true(rcgc_get_all_objects(note_sighting, &s) >= 3);
+    ints_before = s.ints;
+    assert_int_equal(s.seen[0], 1);
+    assert_int_equal(s.seen[1], 1);
+    assert_int_equal(s.seen[2], 1);
+    assert_int_equal(s.seen[3], 0);
+    assert_false(rcgc_is_tracked(text));
+    /* Ints kept dead on the thread's free list are not live. */
+    rcgc_object *ints[10];
+    for (int i = 0; i < 10; i++)
+        ints[i] = model_int_new(i);
+    memset(&s, 0, sizeof s);
+    assert_true(rcgc_get_all_objects(note_sighting, &s) >= 13);
+    assert_int_equal(s.ints, ints_before + 10);
+    for (int i = 0; i < 10; i++)
+        rcgc_decref(ints[i]);
+    memset(&s, 0, sizeof s);
+    assert_true(rcgc_get_all_objects(note_sighting, &s) >= 3);
+    assert_int_equal(s.ints, ints_before);
+    rcgc_free(noise);
+    rcgc_unfreeze();
+    rcgc_decref(frozen);
+    rcgc_decref(text);
+    rcgc_decref(young);
+}
+
+static int stop_after_two(rcgc_object *obj, void *arg) {
+    (void)obj;
+    return ++*(int *)arg == 2;
+}
+
+static void get_all_objects_stops_when_the_visitor_says_so(void **state) {
+    (void)state;
+    rcgc_object *a = list_new(), *b = list_new(), *c = list_new();
+    int visits = 0;
+    assert_int_equal(rcgc_get_all_objects(stop_after_two, &visits), 2);
+    assert_int_equal(visits, 2);
+    rcgc_decref(a);
+    rcgc_decref(b);
+    rcgc_decref(c);
+}
+
 int main(int argc, char **argv) {
 #define GC_TEST(name)                                                                              \
     cmocka_unit_test_setup_teardown(name, start_from_a_full_collection, restore_defaults)
@@ -188,6 +259,8 @@ int main(int argc, char **argv) {
         GC_TEST(get_referrers_visits_exactly_the_tracked_holders),
         GC_TEST(get_referents_visits_what_traverse_reports),
         GC_TEST(walks_stop_when_the_visitor_says_so),
+        GC_TEST(get_all_objects_lists_untracked_and_frozen_objects_only),
+        GC_TEST(get_all_objects_stops_when_the_visitor_says_so),
     };
 #undef GC_TEST
     if (argc > 1)

@@ -390,6 +390,28 @@ RCGC_API ptrdiff_t rcgc_get_referrers(rcgc_object *target, rcgc_walk_fn visit, v
  */
 RCGC_API size_t rcgc_get_referents(rcgc_object *obj, rcgc_walk_fn visit, void *arg);
 
+/**
+ * rcgc_get_all_objects - Call @visit(obj, @arg) for every live object,
+ * tracked or not, frozen or not, until @visit returns non-zero: what
+ * rcgc_get_objects lists plus strings, numbers and every other object the
+ * collector does not track, found by walking the allocator's blocks.
+ *
+ * Returns how many objects were visited, or -1 with errno = ENOMEM (or as
+ * set by reading /proc/self/maps). Listed: objects from rcgc_new's return
+ * until their death begins; not listed: dying objects, dead ones kept on
+ * free lists, objects above 32 MiB. A block is recognized by its header
+ * and by a type pointer that leads to an rcgc_type in mapped memory (a
+ * printable name, known flags, hooks in code): a plain rcgc_malloc block
+ * shaped exactly like that would be listed too. Each object is held by a
+ * reference while @visit runs, with the world running, as in
+ * rcgc_get_objects.
+ * Thread safety: as rcgc_get_objects.
+ * Cost: a read of /proc/self/maps, then a stop of the world while every
+ *   block of every arena is looked at (a few ns per block), a reference
+ *   taken and dropped per object, one pointer of memory per object.
+ */
+RCGC_API ptrdiff_t rcgc_get_all_objects(rcgc_walk_fn visit, void *arg);
+
 #ifdef __cplusplus
 }
 #endif

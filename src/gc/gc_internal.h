@@ -106,6 +106,23 @@ void rcgc__gc_young_limit_update(void);
 /* A collection's reset: no thread is making objects yet (world stopped). */
 void rcgc__gc_young_makers_reset_stopped(void);
 
+/* ------------------------------------------------------------ Object lists */
+
+/* Objects listed with the world stopped (introspect.c, census.c), each held
+ * by a reference from rcgc__gc_list_add until rcgc__gc_list_deliver,
+ * which runs after the restart: it visits them until the visitor says
+ * stop, drops the references and frees the list. Out of memory while
+ * listing sets `failed`; deliver then visits nothing and returns -1 with
+ * errno = ENOMEM. */
+struct gc_object_list {
+    rcgc_object **items;
+    size_t length, capacity;
+    bool failed;
+};
+
+void rcgc__gc_list_add(struct gc_object_list *list, rcgc_object *obj);
+ptrdiff_t rcgc__gc_list_deliver(struct gc_object_list *list, rcgc_walk_fn visit, void *arg);
+
 /* ----------------------------------------------------- Collector's state */
 
 /* The collector's mutex, reentrant on one thread (hooks that run during a

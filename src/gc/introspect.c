@@ -8,8 +8,6 @@
  */
 #include "gc/gc_internal.h"
 
-#include <rcgc/raw.h>
-
 #include <errno.h>
 
 /* ------------------------------------------------------------------ Freeze */
@@ -71,48 +69,6 @@ size_t rcgc_get_freeze_count(void) {
 
 /* ------------------------------------------------------------ Object lists */
 
-/* Objects listed with the world stopped, each with a reference. */
-struct object_list {
-    rcgc_object **items;
-    size_t length, capacity;
-    bool failed;
-};
-
-static void list_add(struct object_list *list, rcgc_object *obj) {
-    if (list->failed)
-        return;
-    if (list->length == list->capacity) {
-        size_t capacity = list->capacity ? list->capacity * 2 : 256;
-        // NOLINTNEXTLINE(bugprone-sizeof-expression): an array of object pointers
-        rcgc_object **grown = rcgc_raw_realloc(list->items, capacity * sizeof(rcgc_object *));
-        if (grown == NULL) {
-            list->failed = true;
-            return;
-        }
-        list->items = grown;
-        list->capacity = capacity;
-    }
-    rcgc_incref(obj);
-    list->items[list->length++] = obj;
-}
-
-/* After the restart: visit until the visitor says stop, drop the
- * references, free the list. */
-static ptrdiff_t list_deliver(struct object_list *list, rcgc_walk_fn visit, void *arg) {
-    size_t visited = 0;
-    if (!list->failed)
-        while (visited < list->length && visit(list->items[visited++], arg) == 0) {
-        }
-    for (size_t i = 0; i < list->length; i++)
-        rcgc_decref(list->items[i]);
-    rcgc_raw_free(list->items);
-    if (list->failed) {
-        errno = ENOMEM;
-        return -1;
-    }
-    return (ptrdiff_t)visited;
-}
-
 static void for_each_entry(struct gc_table *table, void (*visit)(rcgc_object *, void *),
                            void *arg) {
     for (uint32_t i = 0; i < table->length; i++) {
@@ -144,26 +100,26 @@ static void for_each_tracked(int generation, void (*visit)(rcgc_object *, void *
         for_each_entry(gc_old_table(GEN_OLD), visit, arg);
 }
 
-static void add_to_list(rcgc_object *obj, void *arg) { list_add(arg, obj); }
+static void add_to_list(rcgc_object *obj, void *arg) { rcgc__gc_list_add(arg, obj); }
 
 ptrdiff_t rcgc_get_objects(int generation, rcgc_walk_fn visit, void *arg) {
     if (generation < -1 || generation >= RCGC_GENERATIONS) {
         errno = EINVAL;
         return -1;
     }
-    struct object_list list = {0};
+    struct gc_object_list list = {0};
     rcgc__gc_lock();
     rcgc__stop_the_world();
     for_each_tracked(generation, add_to_list, &list);
     rcgc__start_the_world();
     rcgc__gc_unlock();
-    return list_deliver(&list, visit, arg);
+    return rcgc__gc_list_deliver(&list, visit, arg);
 }
 
 struct referrer_search {
     rcgc_object *target;
     bool found;
-    struct object_list list;
+    struct gc_object_list list;
 };
 
 static void find_target(rcgc_object *referent, void *arg) {
@@ -179,7 +135,7 @@ static void check_referrer(rcgc_object *obj, void *arg) {
     search->found = false;
     obj->ob_type->traverse(obj, find_target, search);
     if (search->found)
-        list_add(&search->list, obj);
+        rcgc__gc_list_add(&search->list, obj);
 }
 
 ptrdiff_t rcgc_get_referrers(rcgc_object *target, rcgc_walk_fn visit, void *arg) {
@@ -189,7 +145,7 @@ ptrdiff_t rcgc_get_referrers(rcgc_object *target, rcgc_walk_fn visit, void *arg)
     for_each_tracked(-1, check_referrer, &search);
     rcgc__start_the_world();
     rcgc__gc_unlock();
-    return list_deliver(&search.list, visit, arg);
+    return rcgc__gc_list_deliver(&search.list, visit, arg);
 }
 
 struct referents {

@@ -1,0 +1,174 @@
+/* src/debug/trace.c - the allocation tracer (rcgc/debug.h, "Allocation
+ * tracing"): started, it installs the allocator's hook (alloc_hook.h) and
+ * records each traced block with its site until the block is freed.
+ *
+ * Sampling: with sample_bytes = N, each thread counts down the bytes it
+ * allocates from a draw of an exponential distribution of mean N; the
+ * allocation that crosses zero is sampled and the count drawn again. So
+ * every byte has the same chance of being the one sampled (a Poisson
+ * process over bytes, as jemalloc and tcmalloc sample), and a sampled
+ * block of s bytes had chance p = 1 - exp(-s / N) of being sampled: it
+ * stands for s / p bytes and 1 / p allocations, which makes the estimates
+ * unbiased whatever the mix of sizes.
+ *
+ * Shared: the state below (atomics; start and stop serialized by
+ * control_mutex), the trace table and the sites (trace_internal.h).
+ * Owned by one thread: its sampling countdown and random state.
+ */
+#include "alloc/alloc_hook.h"
+#include "debug/trace_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+static pthread_mutex_t control_mutex = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic bool tracing;
+static rcgc_trace_options active; /* written under control_mutex before the hook */
+static _Atomic size_t traced_now, traced_peak;
+static _Atomic uint64_t generation; /* each start; threads redraw their countdown */
+
+/* ------------------------------------------------------------- Sampling */
+
+struct sampler {
+    uint64_t generation;
+    uint64_t random;
+    int64_t bytes_left;
+};
+
+static _Thread_local struct sampler sampler;
+
+static double next_uniform(struct sampler *s) { /* xorshift64*, in (0, 1] */
+    s->random ^= s->random >> 12;
+    s->random ^= s->random << 25;
+    s->random ^= s->random >> 27;
+    uint64_t bits = (s->random * UINT64_C(0x2545F4914F6CDD1D)) >> 11;
+    return ((double)bits + 1.0) / 9007199254740992.0;
+}
+
+static int64_t next_countdown(struct sampler *s, size_t mean) {
+    return (int64_t)(-log(next_uniform(s)) * (double)mean) + 1;
+}
+
+/* Whether this allocation of @size bytes is sampled. */
+static bool sampled(size_t size, size_t mean) {
+    struct sampler *s = &sampler;
+    uint64_t now = atomic_load_explicit(&generation, memory_order_relaxed);
+    if (s->generation != now) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        s->random = ((uint64_t)(uintptr_t)s * UINT64_C(0x9E3779B97F4A7C15)) ^ (uint64_t)t.tv_nsec ^
+                    ((uint64_t)t.tv_sec << 32) ^ now;
+        if (s->random == 0)
+            s->random = 1;
+        s->generation = now;
+        s->bytes_left = next_countdown(s, mean);
+    }
+    s->bytes_left -= (int64_t)size;
+    if (s->bytes_left > 0)
+        return false;
+    do
+        s->bytes_left += next_countdown(s, mean);
+    while (s->bytes_left <= 0);
+    return true;
+}
+
+/* ---------------------------------------------------------------- Hooks */
+
+static void count_traced(ptrdiff_t change) {
+    size_t now = atomic_fetch_add_explicit(&traced_now, (size_t)change, memory_order_relaxed) +
+                 (size_t)change;
+    size_t peak = atomic_load_explicit(&traced_peak, memory_order_relaxed);
+    while (now > peak &&
+           !atomic_compare_exchange_weak_explicit(&traced_peak, &peak, now, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+    }
+}
+
+static void on_alloc(void *ptr, size_t size, void *arg) {
+    (void)arg;
+    size_t mean = active.sample_bytes;
+    struct trace trace = {.block = (uintptr_t)ptr, .size = size};
+    if (mean == 0) {
+        trace.estimated_size = size;
+        trace.estimated_count = 1;
+    } else {
+        if (!sampled(size, mean))
+            return;
+        double chance = -expm1(-(double)size / (double)mean);
+        trace.estimated_size = (size_t)((double)size / chance + 0.5);
+        trace.estimated_count = (uint32_t)(1.0 / chance + 0.5);
+    }
+    struct trace_site site;
+    rcgc__trace_site_capture(&site, active.frames);
+    trace.site = rcgc__trace_site_intern(&site);
+    if (trace.site == UINT32_MAX || !rcgc__trace_table_add(&trace))
+        return; /* out of memory: the block goes untraced */
+    count_traced((ptrdiff_t)trace.estimated_size);
+}
+
+static void on_free(void *ptr, void *arg) {
+    (void)arg;
+    struct trace trace;
+    if (rcgc__trace_table_remove((uintptr_t)ptr, &trace))
+        count_traced(-(ptrdiff_t)trace.estimated_size);
+}
+
+static const struct rcgc__alloc_hook tracer_hook = {
+    .on_alloc = on_alloc, .on_free = on_free, .arg = NULL};
+
+/* ----------------------------------------------------------- Public API */
+
+int rcgc_trace_start(const rcgc_trace_options *options) {
+    rcgc_trace_options wanted = {.frames = 1};
+    if (options != NULL)
+        wanted = *options;
+    if (wanted.frames > RCGC_TRACE_FRAMES_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    pthread_mutex_lock(&control_mutex);
+    int status = 0;
+    if (atomic_load_explicit(&tracing, memory_order_relaxed)) {
+        status = -1;
+        errno = EBUSY;
+    } else {
+        active = wanted;
+        atomic_fetch_add_explicit(&generation, 1, memory_order_relaxed);
+        atomic_store_explicit(&tracing, true, memory_order_relaxed);
+        rcgc__alloc_hook_set(&tracer_hook);
+    }
+    pthread_mutex_unlock(&control_mutex);
+    return status;
+}
+
+void rcgc_trace_stop(void) {
+    pthread_mutex_lock(&control_mutex);
+    if (atomic_load_explicit(&tracing, memory_order_relaxed)) {
+        rcgc__alloc_hook_set(NULL); /* returns once no hook call runs */
+        atomic_store_explicit(&tracing, false, memory_order_relaxed);
+        rcgc__trace_table_reset();
+        rcgc__trace_sites_reset();
+        atomic_store_explicit(&traced_now, 0, memory_order_relaxed);
+        atomic_store_explicit(&traced_peak, 0, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&control_mutex);
+}
+
+bool rcgc_trace_is_tracing(void) { return atomic_load_explicit(&tracing, memory_order_relaxed); }
+
+void rcgc_trace_get_memory(size_t *current, size_t *peak) {
+    size_t now = atomic_load_explicit(&traced_now, memory_order_relaxed);
+    size_t highest = atomic_load_explicit(&traced_peak, memory_order_relaxed);
+    if (current != NULL)
+        *current = now;
+    if (peak != NULL)
+        *peak = highest > now ? highest : now;
+}
+
+void rcgc_trace_reset_peak(void) {
+    atomic_store_explicit(&traced_peak, atomic_load_explicit(&traced_now, memory_order_relaxed),
+                          memory_order_relaxed);
+}
