@@ -370,6 +370,37 @@ RCGC_API RCGC_NODISCARD void *rcgc_realloc_at(void *ptr, size_t size, const char
 #define rcgc_realloc(ptr, size) rcgc_realloc_at((ptr), (size), __FILE__, __LINE__)
 #endif
 
+/* ----------------------------------------------------------------- Report */
+
+/**
+ * rcgc_report_open - Write a report of this process to @path as it runs
+ * (RCGC_REPORT=path does it from start to exit): JSON lines, flushed one
+ * by one so a process killed at any moment leaves a usable file.
+ * @path: the file, created or truncated.
+ * @sample_interval_ms: between memory samples (0: 100); it doubles after
+ *   every 1024 samples, which bounds the file (a day: about 1.5 MB).
+ *
+ * Lines: {"kind":"start",...}; {"kind":"sample","t":seconds,"rss":...,
+ * "rss_anon":...,"swap":...,"traced":...,"collections":[g0,g1,g2]}; and at
+ * rcgc_report_close {"kind":"exit",...} with process memory (USS
+ * included), the allocator's bytes, each generation's statistics, pause
+ * percentiles (p50, p90, p99 within 12.5 %, max), the garbage list's
+ * length, the 50 types with most live objects and, when tracing, the 50
+ * biggest allocation sites. tools/report-plot draws the samples as SVG.
+ * Returns 0, or -1 with errno (EBUSY: a report is open; or from fopen).
+ * Thread safety: any thread. Cost: a sampler thread waking each interval
+ *   to read /proc/self/status; a collector callback per collection.
+ */
+RCGC_API int rcgc_report_open(const char *path, unsigned sample_interval_ms);
+
+/**
+ * rcgc_report_close - Write the exit record and close the report (at exit
+ * when RCGC_REPORT opened it). Counting objects by type stops the world
+ * (from an unattached thread too: it attaches for the count). Returns 0,
+ * or -1 with errno = EINVAL when no report is open, or a write error.
+ */
+RCGC_API int rcgc_report_close(void);
+
 #ifdef __cplusplus
 }
 #endif

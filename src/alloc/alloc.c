@@ -272,6 +272,10 @@ static void fork_child(void) {
     rcgc__alloc_hook_fork_child();
 }
 
-__attribute__((constructor)) static void register_fork_handlers(void) {
+/* Registered before the stop-the-world handlers (a lower constructor
+ * priority), so its prepare runs after theirs (pthread_atfork runs prepare
+ * handlers last registered first): stw_mutex before the allocator's locks,
+ * the order a census of the heap takes them in (src/gc/census.c). */
+__attribute__((constructor(101))) static void register_fork_handlers(void) {
     pthread_atfork(fork_prepare, fork_parent, fork_child);
 }

@@ -107,7 +107,15 @@ static inline void rcgc__cpu_relax(void) {
       "free slices kept committed across all arenas before decommitting, KiB")                     \
     X(arena_retain_pct, "RCGC_ARENA_RETAIN_PCT", 200, 0, 10000,                                    \
       "free slices kept committed, as a percentage of the slices in use (when above the KiB "      \
-      "floor)")
+      "floor)")                                                                                    \
+    X(trace, "RCGC_TRACE", 0, 0, 1,                                                                \
+      "trace allocations from the start and print the top sites still live at exit")               \
+    X(trace_frames, "RCGC_TRACE_FRAMES", 1, 0, 16, "call-stack frames kept per traced allocation") \
+    X(trace_sample_kib, "RCGC_TRACE_SAMPLE_KIB", 0, 0, 1048576,                                    \
+      "trace one allocation per this many KiB on average (0: every allocation)")                   \
+    X(trace_top, "RCGC_TRACE_TOP", 10, 1, 1000, "allocation sites printed at exit")                \
+    X(report_interval_ms, "RCGC_REPORT_INTERVAL_MS", 100, 1, 3600000,                              \
+      "RCGC_REPORT: milliseconds between memory samples (doubling every 1024 samples)")
 
 struct rcgc_options {
 #define RCGC_OPTION_FIELD(field, env, def, lo, hi, doc) long field;
@@ -118,9 +126,10 @@ struct rcgc_options {
 /* The options, read from the environment on the first call. */
 const struct rcgc_options *rcgc__options(void);
 
-/* Print every layer's statistics to stderr (src/debug/exit_report.c);
- * registered with atexit at start when RCGC_SHOW_STATS=1. */
-void rcgc__exit_report_print(void);
+/* Start what the environment asks for at start and exit (RCGC_SHOW_STATS,
+ * RCGC_TRACE, RCGC_REPORT; src/debug/exit_report.c), from the options'
+ * load-time constructor, which also keeps that file in a static link. */
+void rcgc__environment_start(void);
 
 /* Re-read the environment; for tests that set a variable after start. Not
  * safe while other threads run rcgc code. */

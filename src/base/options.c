@@ -38,12 +38,11 @@ static void load_options(void) {
 #undef RCGC_OPTION_LOAD
 }
 
-/* "Read once at start": a load-time constructor, so RCGC_SHOW_STATS works
+/* "Read once at start": a load-time constructor, so the exit reports work
  * even in a program that never calls into rcgc before it exits. */
 __attribute__((constructor)) static void load_options_at_start(void) {
     pthread_once(&load_once, load_options);
-    if (current.show_stats)
-        atexit(rcgc__exit_report_print);
+    rcgc__environment_start();
 }
 
 const struct rcgc_options *rcgc__options(void) {

@@ -14,7 +14,8 @@
  * Owned by the calling thread: the map of readable memory and the cache
  * of judged types, both per call. Shared: the blocks, read with the world
  * stopped and the collector's mutex held, so no death, collection or
- * deferred sync runs meanwhile.
+ * deferred sync runs meanwhile. Lock order: gc_mutex, the stop's
+ * stw_mutex, then the arena mutex (the fork handlers take them so too).
  */
 #include "alloc/alloc_walk.h"
 #include "gc/gc_internal.h"

@@ -313,6 +313,7 @@ static void fork_child(void) {
     fork_parent();
 }
 
-__attribute__((constructor)) static void register_stw_fork_handlers(void) {
+/* After the allocator's (see its register_fork_handlers). */
+__attribute__((constructor(102))) static void register_stw_fork_handlers(void) {
     pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
