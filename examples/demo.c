@@ -12,6 +12,7 @@
  *            in bounded stack.
  */
 #include "demo_gc.h"
+#include "demo_leaks.h"
 #include "demo_weakref.h"
 
 #include <rcgc.h>
@@ -282,7 +283,8 @@ static void show_long_chain(void) {
 }
 
 int main(void) {
-    printf("rcgc %s demo (layers 1 to 3, the collector, weak references), page size %zu B\n\n",
+    printf("rcgc %s demo (layers 1 to 3, the collector, weak references, leak tools), page size "
+           "%zu B\n\n",
            rcgc_version_string(), rcgc_page_size());
     show_portable_rules();
     if (show_return_to_os() != 0)
@@ -301,7 +303,7 @@ int main(void) {
     rcgc_thread_attach();
     show_shared_objects();
     show_long_chain();
-    if (show_collector() != 0 || show_weak_references() != 0)
+    if (show_collector() != 0 || show_weak_references() != 0 || show_leak_tools() != 0)
         return 1;
     rcgc_thread_detach();
     return 0;
