@@ -557,7 +557,7 @@ static void pool_invariants_hold_after_mixed_operations(void **state) {
         keep[i] = rcgc_malloc(i * 3);
     for (size_t i = 0; i < 500; i += 2)
         rcgc_free(keep[i]);
-    struct heap *heap = rcgc__my_heap;
+    struct heap *heap = rcgc__fast_heap();
     for (unsigned c = 0; c < RCGC_CLASS_COUNT; c++) {
         for (struct pool *pool = heap->avail[c]; pool != &rcgc__empty_pool && pool != NULL;
              pool = pool->next) {

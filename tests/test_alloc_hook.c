@@ -5,6 +5,9 @@
  * does not see its own allocations; removing it stops the reports, waits
  * for calls still running, and puts the fast paths back.
  *
+ * A sampling hook sees about one allocation per sample_bytes asked for, on
+ * every thread, and the frees of exactly those.
+ *
  * The hook under test keeps the live pointers it was told about in a small
  * table under a mutex, so each test can check that what was reported
  * allocated was reported freed, exactly once.
@@ -273,6 +276,54 @@ static void fork_child_can_remove_and_install_the_hook(void **state) {
     pthread_join(thread, NULL);
 }
 
+/* ---------------------------------------------------------------- Sampling */
+
+static const struct rcgc__alloc_hook sampling_hook = {
+    .on_alloc = note_alloc, .on_free = note_free, .sample_bytes = 4096};
+
+enum { SAMPLED_BLOCKS = 20000, SAMPLED_SIZE = 64 };
+
+static void *allocate_sampled(void *arg) {
+    void **blocks = arg;
+    for (int i = 0; i < SAMPLED_BLOCKS; i++)
+        blocks[i] = rcgc_malloc(SAMPLED_SIZE);
+    return NULL;
+}
+
+static void sampling_sees_a_share_and_the_frees_of_that_share(void **state) {
+    (void)state;
+    static void *blocks[2][SAMPLED_BLOCKS];
+    rcgc_free(rcgc_malloc(SAMPLED_SIZE)); /* a heap and a current pool */
+    rcgc__alloc_hook_set(&sampling_hook);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, allocate_sampled, blocks[1]), 0);
+    allocate_sampled(blocks[0]);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    /* 2 x 20000 x 64 B = 2.5 MiB at one sample per 4 KiB: 625 expected;
+     * a Poisson count's standard deviation is 25, so 500-750 is 5 of them. */
+    pthread_mutex_lock(&seen.mutex);
+    long sampled = seen.allocs;
+    pthread_mutex_unlock(&seen.mutex);
+    assert_true(sampled >= 500 && sampled <= 750);
+    for (int t = 0; t < 2; t++)
+        for (int i = 0; i < SAMPLED_BLOCKS; i++) {
+            if (reported_size(blocks[t][i]) != 0)
+                assert_int_equal(reported_size(blocks[t][i]), SAMPLED_SIZE);
+            rcgc_free(blocks[t][i]);
+        }
+    /* Exactly the sampled blocks were reported freed, nothing else. */
+    pthread_mutex_lock(&seen.mutex);
+    assert_int_equal(seen.live, 0);
+    assert_int_equal(seen.frees, sampled);
+    assert_int_equal(seen.unknown_frees, 0);
+    pthread_mutex_unlock(&seen.mutex);
+    rcgc__alloc_hook_set(NULL);
+    assert_ptr_equal(rcgc__fast_heap(), rcgc__my_own_heap); /* fast paths back */
+    long after = seen.allocs;
+    rcgc_free(rcgc_malloc(1 << 20));
+    assert_int_equal(seen.allocs, after); /* removed: nothing reported */
+}
+
 int main(void) {
 #define HOOK_TEST(name) cmocka_unit_test_setup_teardown(name, reset, unhook)
     const struct CMUnitTest tests[] = {
@@ -283,6 +334,7 @@ int main(void) {
         HOOK_TEST(removal_waits_for_a_running_call),
         HOOK_TEST(removal_restores_the_fast_path),
         HOOK_TEST(fork_child_can_remove_and_install_the_hook),
+        HOOK_TEST(sampling_sees_a_share_and_the_frees_of_that_share),
     };
 #undef HOOK_TEST
     return cmocka_run_group_tests_name("alloc_hook", tests, NULL, NULL);

@@ -30,17 +30,67 @@
 
 /* ------------------------------------------------------------------ malloc */
 
-/* @block, just handed out for @size bytes, reported to the hook if one is
- * installed; every allocation that does not take the fast path ends here. */
+/* @block, just handed out for @size bytes, reported to the hook if it
+ * wants every allocation; every allocation that does not take the fast
+ * path ends here. */
 static inline void *reported(void *block, size_t size) {
     if (rcgc__alloc_is_hooked() && block != NULL)
         rcgc__alloc_hook_note_alloc(block, size);
     return block;
 }
 
+/* Count @size off the thread's bytes to the next sample (alloc_hook.h,
+ * "Sampling"); true when they ran out, or when sampling was just armed. */
+static inline bool sample_due(size_t size) {
+    /* Unsigned, so that no request can overflow the count. */
+    uint64_t left =
+        (uint64_t)atomic_load_explicit(&rcgc__alloc_tls.sample_left, memory_order_relaxed) -
+        (uint64_t)(size & (SIZE_MAX >> 1));
+    atomic_store_explicit(&rcgc__alloc_tls.sample_left, (int64_t)left, memory_order_relaxed);
+    return (int64_t)left < 0;
+}
+
+/* Whether this allocation of @requested bytes is a sample: only while a
+ * sampling hook is installed (the heaps are diverted then, so every
+ * allocation comes through a slow path and asks). Draws the next
+ * countdown when it is, or when sampling was just armed (which is not a
+ * sample: the thread's countdown starts there). */
+static bool sampled_now(size_t requested) {
+    size_t mean = atomic_load_explicit(&rcgc__alloc_sample_mean, memory_order_relaxed);
+    if (RCGC_LIKELY(mean == 0) || !sample_due(requested))
+        return false;
+    bool armed_now = atomic_load_explicit(&rcgc__alloc_tls.sample_left, memory_order_relaxed) <
+                     SAMPLE_REDRAW / 2;
+    atomic_store_explicit(&rcgc__alloc_tls.sample_left, rcgc__alloc_sample_draw(mean),
+                          memory_order_relaxed);
+    return !armed_now;
+}
+
+/* A sampled allocation: served from the sampling heap (pool sizes), so its
+ * free is reported, and reported. */
+RCGC_NOINLINE static void *malloc_sampled(size_t size, size_t requested) {
+    void *block;
+    if (size <= RCGC_POOL_BLOCK_MAX) {
+        unsigned size_class = size_class_of(size);
+        block = rcgc__heap_malloc_sampled(size_class);
+        if (block != NULL)
+            FILL_FRESH(block, rcgc__classes[size_class].block_size);
+    } else if (RCGC_UNLIKELY(size > (size_t)PTRDIFF_MAX)) {
+        return rcgc__fail(ENOMEM);
+    } else {
+        block = size <= RCGC_LARGE_MAX ? rcgc__large_malloc(size, 0, false)
+                                       : rcgc__huge_malloc(size, 0);
+    }
+    if (block != NULL)
+        rcgc__alloc_hook_note_alloc(block, requested);
+    return block;
+}
+
 /* The slow half of rcgc_malloc(@size); a hook is told @requested, which
  * differs from @size only for rcgc_aligned_alloc's power-of-two blocks. */
 RCGC_NOINLINE static void *malloc_slow(size_t size, unsigned size_class, size_t requested) {
+    if (RCGC_UNLIKELY(sampled_now(requested)))
+        return malloc_sampled(size, requested);
     if (size <= RCGC_POOL_BLOCK_MAX) {
         void *block = rcgc__heap_malloc_slow(size_class);
         if (block != NULL)
@@ -95,7 +145,7 @@ void rcgc__free_slow(void *ptr) {
     if (entry == REGISTRY_NONE)
         rcgc__report_not_owned(ptr, "rcgc_free");
     if (entry != REGISTRY_ARENA) {
-        if (rcgc__alloc_is_hooked())
+        if (rcgc__alloc_hook_any())
             rcgc__alloc_hook_note_free(ptr);
         rcgc__huge_free(ptr, entry);
         return;
@@ -104,7 +154,7 @@ void rcgc__free_slow(void *ptr) {
     struct pool *pool = pool_of(arena, ptr);
     uint8_t kind = atomic_load_explicit(&pool->kind, memory_order_relaxed);
     if (kind == POOL_LARGE) {
-        if (rcgc__alloc_is_hooked())
+        if (rcgc__alloc_hook_any())
             rcgc__alloc_hook_note_free(ptr);
         rcgc__large_free(arena, pool, ptr);
         return;
@@ -120,7 +170,7 @@ void rcgc__free_slow(void *ptr) {
     struct block *block = ptr;
     if (block_is_free(block))
         rcgc__report_bad_block(pool, ptr, "double free of", "rcgc_free");
-    if (rcgc__alloc_is_hooked())
+    if (rcgc__alloc_is_hooked() || (rcgc__alloc_hook_any() && rcgc__heap_is_sampled_pool(pool)))
         rcgc__alloc_hook_note_free(ptr);
     /* The thread's own heap, not the fast paths' one: while a hook is
      * installed, every free of an owned block comes here. */
@@ -159,6 +209,12 @@ void rcgc_free(void *ptr) {
 /* Out of line, so that keeping @total for the hook across the call does
  * not make rcgc_calloc save registers on its every path. */
 RCGC_NOINLINE static void *calloc_large(size_t total) {
+    if (RCGC_UNLIKELY(sampled_now(total))) {
+        void *block = malloc_sampled(total, total);
+        if (block != NULL)
+            memset(block, 0, total);
+        return block;
+    }
     return reported(rcgc__large_malloc(total, 0, true), total);
 }
 
@@ -230,7 +286,7 @@ void *rcgc_aligned_alloc(size_t alignment, size_t size) {
     size_t need = size > alignment ? size : alignment;
     if (alignment <= RCGC_SLICE_SIZE && need <= RCGC_POOL_BLOCK_MAX) {
         size_t pow2 = (size_t)1 << (64 - __builtin_clzll((unsigned long long)need - 1));
-        if (rcgc__alloc_is_hooked()) /* diverted anyway: report the request */
+        if (rcgc__alloc_hook_any()) /* diverted anyway: report the request */
             return malloc_slow(pow2, size_class_of(pow2), size);
         return rcgc_malloc(pow2);
     }

@@ -15,6 +15,19 @@
  * malloc family). Not seen: objects reused from a type's free list, which
  * never pass through the allocator.
  *
+ * Sampling (sample_bytes = N > 0): the heaps are diverted as for every
+ * allocation, and each thread's slow path counts down the bytes asked for
+ * from a draw of an exponential distribution of mean N; the allocation
+ * that crosses zero is served from pools no thread owns (so its free, and
+ * among pool blocks only such frees, are reported, with those of large and
+ * huge blocks) and reported. So each byte asked for has the same chance of
+ * being in a reported allocation (a Poisson process over bytes), and the
+ * hook weighs each report by 1 / (1 - exp(-size / N)). The hook is called
+ * and takes its locks once per sample; every other allocation and free
+ * pays only the slow path. (Keeping the fast paths while sampling needs
+ * the countdown in them, which would cost every allocation, sampled or
+ * not, about 3 %; left for free lists that make the count free.)
+ *
  * The hook runs on the allocating or freeing thread, after the block is
  * handed out and before it is freed, with no rcgc lock held. What the
  * hook itself allocates or frees is not reported to it (a per-thread
@@ -26,11 +39,16 @@
 #include <stddef.h>
 
 struct rcgc__alloc_hook {
-    /* @ptr was handed out for a request of @size bytes. */
+    /* @ptr was handed out for a request of @size bytes (sampling: a
+     * sampled one). */
     void (*on_alloc)(void *ptr, size_t size, void *arg);
-    /* @ptr, a live block, is about to be freed. */
+    /* @ptr, a live block, is about to be freed (sampling: a sampled,
+     * large or huge one; the hook ignores blocks it does not know). */
     void (*on_free)(void *ptr, void *arg);
     void *arg;
+    /* 0: report every allocation and free; N: sample one allocation per N
+     * bytes asked for, on average. */
+    size_t sample_bytes;
 };
 
 /* Install @hook, or remove the installed one with NULL; one hook at a

@@ -439,7 +439,7 @@ struct heap { /* 64-byte aligned (heap.c) so no two heaps share a line */
 #undef RCGC_HEAP_COUNTER
     struct heap *next_heap; /* every heap ever made: heap_list_mutex */
     bool in_use;
-    /* Its thread's rcgc__my_heap while in use, NULL otherwise; written
+    /* Its thread's rcgc__alloc_tls.heap while in use, NULL otherwise; written
      * and, by hook installs, used under heap_list_mutex. Retiring the heap
      * at thread exit clears it before the thread's TLS goes away, and a
      * heap attached after that (a later TLS destructor allocating) gets
@@ -447,11 +447,13 @@ struct heap { /* 64-byte aligned (heap.c) so no two heaps share a line */
      * limit: a thread that allocates for the first time in its last round
      * of TLS destructors (glibc runs four) exits with this pointer set. */
     struct heap *_Atomic *my_heap_slot;
+    /* Its thread's rcgc__alloc_tls.sample_left while in use, as my_heap_slot. */
+    _Atomic int64_t *sample_left_slot;
 };
 
 extern struct pool rcgc__empty_pool; /* the sentinel: free == NULL, used never read */
 
-/* The heap the calling thread's fast paths use: its own; or, before its
+/* The heap the calling thread's fast paths use (rcgc__alloc_tls.heap): its own; or, before its
  * first allocation, after its heap is retired, and while an allocation
  * hook is installed, the shared empty heap, whose every class holds the
  * empty pool, so the fast path needs no NULL test and no hook test. An
@@ -459,10 +461,19 @@ extern struct pool rcgc__empty_pool; /* the sentinel: free == NULL, used never r
  * (under heap_list_mutex, through heap->my_heap_slot); its relaxed loads
  * are plain loads. Initial-exec TLS: one %fs-relative load, also in the
  * LD_PRELOAD library. */
-extern _Thread_local struct heap *_Atomic rcgc__my_heap __attribute__((tls_model("initial-exec")));
+/* With the sampling countdown (below) in one thread-local struct, so the
+ * fast path finds both through one address (in a shared library, one load
+ * from the GOT). */
+struct rcgc__alloc_tls {
+    struct heap *_Atomic heap;
+    _Atomic int64_t sample_left;
+};
+
+extern _Thread_local struct rcgc__alloc_tls rcgc__alloc_tls
+    __attribute__((tls_model("initial-exec")));
 
 static inline struct heap *rcgc__fast_heap(void) {
-    return atomic_load_explicit(&rcgc__my_heap, memory_order_relaxed);
+    return atomic_load_explicit(&rcgc__alloc_tls.heap, memory_order_relaxed);
 }
 
 /* The calling thread's own heap, NULL before its first allocation and
@@ -477,13 +488,19 @@ void rcgc__heap_divert_all(bool divert);
 
 /* ------------------------------------------------------------------- Hook */
 
-/* The installed allocation hook (hook.c), NULL when there is none: the
- * one record of whether allocations are reported. The slow paths test it
- * and report through these two. */
+/* The installed allocation hook (hook.c), NULL when there is none, and
+ * how it wants to be told: of every allocation (`every`; the heaps are
+ * diverted, and the slow paths test it and report through the two
+ * functions below) or of a sample (`mean` bytes apart on average; the fast
+ * path's countdown below finds them). */
 struct rcgc__alloc_hook;
 extern const struct rcgc__alloc_hook *_Atomic rcgc__alloc_hook_installed;
+extern _Atomic bool rcgc__alloc_hook_every;
+extern _Atomic size_t rcgc__alloc_sample_mean;
 void rcgc__alloc_hook_note_alloc(void *ptr, size_t size);
 void rcgc__alloc_hook_note_free(void *ptr);
+/* A fresh countdown for this thread: an exponential draw of mean @mean. */
+int64_t rcgc__alloc_sample_draw(size_t mean);
 
 /* fork(): the install mutex is held across it, so the child can install
  * and remove hooks; the child forgets calls running on threads it lacks. */
@@ -491,10 +508,40 @@ void rcgc__alloc_hook_fork_prepare(void);
 void rcgc__alloc_hook_fork_parent(void);
 void rcgc__alloc_hook_fork_child(void);
 
+/* Whether every allocation and free is reported. */
 static inline bool rcgc__alloc_is_hooked(void) {
+    return RCGC_UNLIKELY(atomic_load_explicit(&rcgc__alloc_hook_every, memory_order_relaxed));
+}
+
+/* Whether any hook is installed: the heaps are diverted then, and large
+ * and huge frees are reported, sampled or not. */
+static inline bool rcgc__alloc_hook_any(void) {
     return RCGC_UNLIKELY(atomic_load_explicit(&rcgc__alloc_hook_installed, memory_order_relaxed) !=
                          NULL);
 }
+
+/* ---------------------------------------------------------------- Sampling
+ *
+ * rcgc__alloc_tls.sample_left: the calling thread's bytes left before its
+ * next sampled allocation, counted down by the slow path while a sampling
+ * hook diverts the heaps. INT64_MAX while no one samples; set to
+ * SAMPLE_REDRAW by rcgc__heap_arm_sampling when sampling starts, so the
+ * thread's next allocation draws a countdown instead of being sampled.
+ * _Atomic because arming writes it from another thread; its relaxed loads
+ * and stores are plain ones. */
+#define SAMPLE_REDRAW (-(INT64_C(1) << 62))
+
+/* Point every attached heap's countdown at SAMPLE_REDRAW (@arm) or at
+ * INT64_MAX; heaps attached later follow rcgc__alloc_sample_mean.
+ * Takes heap_list_mutex. */
+void rcgc__heap_arm_sampling(bool arm);
+
+/* A block of @size_class from the pools no thread owns, which hold the
+ * sampled blocks; NULL with errno = ENOMEM. */
+void *rcgc__heap_malloc_sampled(unsigned size_class);
+
+/* Whether @pool holds sampled blocks (its owner is the sampling heap). */
+bool rcgc__heap_is_sampled_pool(const struct pool *pool);
 
 /* The slow half of rcgc_malloc for pool sizes: attaches a heap if needed,
  * refills the class from remote frees, carving, full pools, abandoned pools

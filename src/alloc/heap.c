@@ -39,9 +39,20 @@ static struct heap no_heap = {
     .avail = {EMPTY_POOL_8, EMPTY_POOL_8, EMPTY_POOL_8, EMPTY_POOL_8, EMPTY_POOL_8, EMPTY_POOL_8},
 };
 
-_Thread_local struct heap *_Atomic rcgc__my_heap __attribute__((tls_model("initial-exec"))) =
-    &no_heap;
+_Thread_local struct rcgc__alloc_tls rcgc__alloc_tls
+    __attribute__((tls_model("initial-exec"))) = {.heap = &no_heap, .sample_left = INT64_MAX};
 _Thread_local struct heap *rcgc__my_own_heap __attribute__((tls_model("initial-exec")));
+
+/* The pools of sampled blocks (alloc_hook.h, "Sampling"): owned by no
+ * thread, so a free of one of their blocks never matches the freeing
+ * thread's heap and reaches the slow path, where it is reported; taken
+ * from under sample_mutex, about once per sample_bytes allocated. Its
+ * blocks come back as remote frees, collected when it runs dry; it adopts
+ * nothing, so only sampled blocks are ever in its pools. */
+static struct heap sample_heap = {
+    .avail = {EMPTY_POOL_8, EMPTY_POOL_8, EMPTY_POOL_8, EMPTY_POOL_8, EMPTY_POOL_8, EMPTY_POOL_8},
+};
+static pthread_mutex_t sample_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 static pthread_mutex_t heap_list_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct heap *all_heaps; /* heap_list_mutex */
@@ -205,9 +216,14 @@ static struct heap *heap_attach(void) {
      * reaches this thread through its slot or is seen here, and its write
      * is not lost to ours. */
     pthread_mutex_lock(&heap_list_mutex);
-    heap->my_heap_slot = thread_exiting ? NULL : &rcgc__my_heap;
-    bool divert = rcgc__alloc_is_hooked() && !thread_exiting;
-    atomic_store_explicit(&rcgc__my_heap, divert ? &no_heap : heap, memory_order_relaxed);
+    heap->my_heap_slot = thread_exiting ? NULL : &rcgc__alloc_tls.heap;
+    heap->sample_left_slot = thread_exiting ? NULL : &rcgc__alloc_tls.sample_left;
+    bool divert = rcgc__alloc_hook_any() && !thread_exiting;
+    atomic_store_explicit(&rcgc__alloc_tls.heap, divert ? &no_heap : heap, memory_order_relaxed);
+    bool sampling = atomic_load_explicit(&rcgc__alloc_sample_mean, memory_order_relaxed) != 0;
+    atomic_store_explicit(&rcgc__alloc_tls.sample_left,
+                          sampling && !thread_exiting ? SAMPLE_REDRAW : INT64_MAX,
+                          memory_order_relaxed);
     pthread_mutex_unlock(&heap_list_mutex);
     return heap;
 }
@@ -217,6 +233,15 @@ void rcgc__heap_divert_all(bool divert) {
     for (struct heap *heap = all_heaps; heap != NULL; heap = heap->next_heap)
         if (heap->in_use && heap->my_heap_slot != NULL)
             atomic_store_explicit(heap->my_heap_slot, divert ? &no_heap : heap,
+                                  memory_order_relaxed);
+    pthread_mutex_unlock(&heap_list_mutex);
+}
+
+void rcgc__heap_arm_sampling(bool arm) {
+    pthread_mutex_lock(&heap_list_mutex);
+    for (struct heap *heap = all_heaps; heap != NULL; heap = heap->next_heap)
+        if (heap->in_use && heap->sample_left_slot != NULL)
+            atomic_store_explicit(heap->sample_left_slot, arm ? SAMPLE_REDRAW : INT64_MAX,
                                   memory_order_relaxed);
     pthread_mutex_unlock(&heap_list_mutex);
 }
@@ -297,8 +322,9 @@ static void heap_retire(void *raw_heap) {
         rcgc__my_own_heap = NULL;
     pthread_mutex_lock(&heap_list_mutex);
     if (mine)
-        atomic_store_explicit(&rcgc__my_heap, &no_heap, memory_order_relaxed);
+        atomic_store_explicit(&rcgc__alloc_tls.heap, &no_heap, memory_order_relaxed);
     heap->my_heap_slot = NULL;
+    heap->sample_left_slot = NULL;
     heap->in_use = false;
     pthread_mutex_unlock(&heap_list_mutex);
 }
@@ -379,10 +405,9 @@ static inline void *pool_pop_owner(struct pool *pool) {
     return block;
 }
 
-void *rcgc__heap_malloc_slow(unsigned size_class) {
-    struct heap *heap = rcgc__my_own_heap;
-    if (heap == NULL && (heap = heap_attach()) == NULL)
-        return NULL;
+/* A block of @size_class from @heap's pools, refilling them as needed
+ * (adopting abandoned pools when @adopt). */
+static void *malloc_from(struct heap *heap, unsigned size_class, bool adopt) {
     counter_add(&heap->mallocs_slow, 1);
     for (;;) {
         struct pool *pool = heap->avail[size_class];
@@ -394,7 +419,7 @@ void *rcgc__heap_malloc_slow(unsigned size_class) {
             list_push_back(heap, pool, LIST_FULL);
             continue;
         }
-        if (refill_from_full(heap, size_class) || adopt_abandoned(heap, size_class))
+        if (refill_from_full(heap, size_class) || (adopt && adopt_abandoned(heap, size_class)))
             continue;
         const struct class_info *info = &rcgc__classes[size_class];
         const struct pool_shape shape = {
@@ -412,6 +437,25 @@ void *rcgc__heap_malloc_slow(unsigned size_class) {
         counter_add(&heap->pools_taken, 1);
         list_push_front(heap, pool, LIST_AVAIL);
     }
+}
+
+void *rcgc__heap_malloc_slow(unsigned size_class) {
+    struct heap *heap = rcgc__my_own_heap;
+    if (heap == NULL && (heap = heap_attach()) == NULL)
+        return NULL;
+    return malloc_from(heap, size_class, true);
+}
+
+void *rcgc__heap_malloc_sampled(unsigned size_class) {
+    rcgc__size_class_init();
+    pthread_mutex_lock(&sample_mutex);
+    void *block = malloc_from(&sample_heap, size_class, false);
+    pthread_mutex_unlock(&sample_mutex);
+    return block;
+}
+
+bool rcgc__heap_is_sampled_pool(const struct pool *pool) {
+    return atomic_load_explicit(&pool->owner, memory_order_relaxed) == &sample_heap;
 }
 
 void rcgc__heap_pool_freed_owner(struct heap *heap, struct pool *pool) {
@@ -481,8 +525,10 @@ void rcgc__heap_counters(uint64_t out[ALLOC_COUNTER_COUNT]) {
 
 /* ------------------------------------------------------------------ fork() */
 
-/* Lock order: heap list, abandoned list, arenas. Nothing else nests them. */
+/* Lock order: the sampling heap, heap list, abandoned list, arenas. Nothing
+ * else nests them. */
 void rcgc__heap_fork_prepare(void) {
+    pthread_mutex_lock(&sample_mutex);
     pthread_mutex_lock(&heap_list_mutex);
     pthread_mutex_lock(&abandoned_mutex);
     rcgc__arena_lock();
@@ -492,6 +538,7 @@ void rcgc__heap_fork_parent(void) {
     rcgc__arena_unlock();
     pthread_mutex_unlock(&abandoned_mutex);
     pthread_mutex_unlock(&heap_list_mutex);
+    pthread_mutex_unlock(&sample_mutex);
 }
 
 /* A thread that vanished in the fork may have been between taking a block

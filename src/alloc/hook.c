@@ -7,26 +7,64 @@
  * sides seq_cst, so either the call sees no hook, or removal sees the call
  * and waits for it (Dekker).
  * Owned by one thread: its guard against reporting the hook's own
- * allocations.
+ * allocations, and its sampling draws' random state.
  */
 #include "alloc/alloc_hook.h"
 #include "alloc/alloc_internal.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 
 const struct rcgc__alloc_hook *_Atomic rcgc__alloc_hook_installed;
+_Atomic bool rcgc__alloc_hook_every;
+_Atomic size_t rcgc__alloc_sample_mean;
 static _Atomic unsigned long calls_running;
 static pthread_mutex_t set_mutex = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local bool inside_hook;
 
 void rcgc__alloc_hook_set(const struct rcgc__alloc_hook *hook) {
     pthread_mutex_lock(&set_mutex);
+    size_t mean = hook != NULL ? hook->sample_bytes : 0;
+    bool every = hook != NULL && mean == 0;
+    bool was_every = atomic_load_explicit(&rcgc__alloc_hook_every, memory_order_relaxed);
+    bool was_sampling = atomic_load_explicit(&rcgc__alloc_sample_mean, memory_order_relaxed) != 0;
     atomic_store_explicit(&rcgc__alloc_hook_installed, hook, memory_order_seq_cst);
-    rcgc__heap_divert_all(hook != NULL);
+    atomic_store_explicit(&rcgc__alloc_hook_every, every, memory_order_relaxed);
+    atomic_store_explicit(&rcgc__alloc_sample_mean, mean, memory_order_relaxed);
+    if ((hook != NULL) != (was_every || was_sampling))
+        rcgc__heap_divert_all(hook != NULL);
+    if (mean != 0 || was_sampling)
+        rcgc__heap_arm_sampling(mean != 0);
     while (hook == NULL && atomic_load_explicit(&calls_running, memory_order_seq_cst) != 0)
         sched_yield();
     pthread_mutex_unlock(&set_mutex);
+}
+
+/* ---------------------------------------------------------------- Sampling */
+
+static _Thread_local uint64_t sample_random;
+
+/* Bytes until this thread's next sample: an exponential draw of mean
+ * @mean (inverse transform of a uniform in (0, 1]), at least 1. */
+int64_t rcgc__alloc_sample_draw(size_t mean) {
+    uint64_t x = sample_random;
+    if (x == 0) { /* first draw on this thread: any distinct nonzero seed */
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        x = ((uint64_t)(uintptr_t)&sample_random * UINT64_C(0x9E3779B97F4A7C15)) ^
+            (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 32);
+        x |= 1;
+    }
+    x ^= x >> 12; /* xorshift64* */
+    x ^= x << 25;
+    x ^= x >> 27;
+    sample_random = x;
+    double uniform =
+        ((double)((x * UINT64_C(0x2545F4914F6CDD1D)) >> 11) + 1.0) / 9007199254740992.0;
+    double draw = -log(uniform) * (double)mean;
+    return draw >= 4e18 ? INT64_C(4000000000000000000) : (int64_t)draw + 1;
 }
 
 /* The installed hook, counted as running until hook_leave; NULL (and not

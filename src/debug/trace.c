@@ -2,18 +2,15 @@
  * tracing"): started, it installs the allocator's hook (alloc_hook.h) and
  * records each traced block with its site until the block is freed.
  *
- * Sampling: with sample_bytes = N, each thread counts down the bytes it
- * allocates from a draw of an exponential distribution of mean N; the
- * allocation that crosses zero is sampled and the count drawn again. So
- * every byte has the same chance of being the one sampled (a Poisson
- * process over bytes, as jemalloc and tcmalloc sample), and a sampled
+ * Sampling: with sample_bytes = N the allocator samples (alloc_hook.h,
+ * "Sampling": a Poisson process over the bytes asked for, as jemalloc and
+ * tcmalloc sample) and reports only the sampled allocations. A sampled
  * block of s bytes had chance p = 1 - exp(-s / N) of being sampled: it
  * stands for s / p bytes and 1 / p allocations, which makes the estimates
  * unbiased whatever the mix of sizes.
  *
  * Shared: the state below (atomics; start and stop serialized by
  * control_mutex), the trace table and the sites (trace_internal.h).
- * Owned by one thread: its sampling countdown and random state.
  */
 #include "alloc/alloc_hook.h"
 #include "debug/trace_internal.h"
@@ -22,58 +19,11 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <time.h>
 
 static pthread_mutex_t control_mutex = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic bool tracing;
 static rcgc_trace_options active; /* written under control_mutex before the hook */
 static _Atomic size_t traced_now, traced_peak;
-static _Atomic uint64_t generation; /* each start; threads redraw their countdown */
-
-/* ------------------------------------------------------------- Sampling */
-
-struct sampler {
-    uint64_t generation;
-    uint64_t random;
-    int64_t bytes_left;
-};
-
-static _Thread_local struct sampler sampler;
-
-static double next_uniform(struct sampler *s) { /* xorshift64*, in (0, 1] */
-    s->random ^= s->random >> 12;
-    s->random ^= s->random << 25;
-    s->random ^= s->random >> 27;
-    uint64_t bits = (s->random * UINT64_C(0x2545F4914F6CDD1D)) >> 11;
-    return ((double)bits + 1.0) / 9007199254740992.0;
-}
-
-static int64_t next_countdown(struct sampler *s, size_t mean) {
-    return (int64_t)(-log(next_uniform(s)) * (double)mean) + 1;
-}
-
-/* Whether this allocation of @size bytes is sampled. */
-static bool sampled(size_t size, size_t mean) {
-    struct sampler *s = &sampler;
-    uint64_t now = atomic_load_explicit(&generation, memory_order_relaxed);
-    if (s->generation != now) {
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        s->random = ((uint64_t)(uintptr_t)s * UINT64_C(0x9E3779B97F4A7C15)) ^ (uint64_t)t.tv_nsec ^
-                    ((uint64_t)t.tv_sec << 32) ^ now;
-        if (s->random == 0)
-            s->random = 1;
-        s->generation = now;
-        s->bytes_left = next_countdown(s, mean);
-    }
-    s->bytes_left -= (int64_t)size;
-    if (s->bytes_left > 0)
-        return false;
-    do
-        s->bytes_left += next_countdown(s, mean);
-    while (s->bytes_left <= 0);
-    return true;
-}
 
 /* ---------------------------------------------------------------- Hooks */
 
@@ -94,9 +44,7 @@ static void on_alloc(void *ptr, size_t size, void *arg) {
     if (mean == 0) {
         trace.estimated_size = size;
         trace.estimated_count = 1;
-    } else {
-        if (!sampled(size, mean))
-            return;
+    } else { /* the allocator sampled this one */
         double chance = -expm1(-(double)size / (double)mean);
         trace.estimated_size = (size_t)((double)size / chance + 0.5);
         trace.estimated_count = (uint32_t)(1.0 / chance + 0.5);
@@ -116,8 +64,7 @@ static void on_free(void *ptr, void *arg) {
         count_traced(-(ptrdiff_t)trace.estimated_size);
 }
 
-static const struct rcgc__alloc_hook tracer_hook = {
-    .on_alloc = on_alloc, .on_free = on_free, .arg = NULL};
+static struct rcgc__alloc_hook tracer_hook = {.on_alloc = on_alloc, .on_free = on_free};
 
 /* ----------------------------------------------------------- Public API */
 
@@ -136,7 +83,7 @@ int rcgc_trace_start(const rcgc_trace_options *options) {
         errno = EBUSY;
     } else {
         active = wanted;
-        atomic_fetch_add_explicit(&generation, 1, memory_order_relaxed);
+        tracer_hook.sample_bytes = wanted.sample_bytes;
         atomic_store_explicit(&tracing, true, memory_order_relaxed);
         rcgc__alloc_hook_set(&tracer_hook);
     }
