@@ -22,7 +22,7 @@ _Atomic bool rcgc__alloc_hook_every;
 _Atomic size_t rcgc__alloc_sample_mean;
 static _Atomic unsigned long calls_running;
 static pthread_mutex_t set_mutex = PTHREAD_MUTEX_INITIALIZER;
-static _Thread_local bool inside_hook;
+static _Thread_local bool inside_hook __attribute__((tls_model("initial-exec")));
 
 void rcgc__alloc_hook_set(const struct rcgc__alloc_hook *hook) {
     pthread_mutex_lock(&set_mutex);
@@ -44,7 +44,7 @@ void rcgc__alloc_hook_set(const struct rcgc__alloc_hook *hook) {
 
 /* ---------------------------------------------------------------- Sampling */
 
-static _Thread_local uint64_t sample_random;
+static _Thread_local uint64_t sample_random __attribute__((tls_model("initial-exec")));
 
 /* Bytes until this thread's next sample: an exponential draw of mean
  * @mean (inverse transform of a uniform in (0, 1]), at least 1. */

@@ -21,11 +21,12 @@
 #include <execinfo.h>
 #include <link.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 /* ------------------------------------------------------------- The hint */
 
-static _Thread_local const struct trace_site *site_hint;
+static _Thread_local const struct trace_site *site_hint __attribute__((tls_model("initial-exec")));
 
 const struct trace_site *rcgc__trace_site_hint(void) { return site_hint; }
 
@@ -153,6 +154,8 @@ static bool same_site(const struct trace_site *a, const struct trace_site *b) {
            memcmp(a->frames, b->frames, a->frame_count * sizeof a->frames[0]) == 0;
 }
 
+static uint32_t intern_locked_path(const struct trace_site *site);
+
 const struct trace_site *rcgc__trace_site_at(uint32_t index) {
     return &chunks[index / CHUNK_SITES][index % CHUNK_SITES];
 }
@@ -175,7 +178,31 @@ static bool grow_index_locked(void) {
     return true;
 }
 
+/* The site this thread interned last and its index: a loop allocating at
+ * one place finds it here without the mutex. Checked against the reset
+ * count, so a cache from before rcgc__trace_sites_reset is never used. */
+static _Thread_local struct {
+    struct trace_site site;
+    uint32_t index;
+    uint64_t resets;
+} last_interned __attribute__((tls_model("initial-exec"))) = {.index = UINT32_MAX};
+static _Atomic uint64_t resets;
+
 uint32_t rcgc__trace_site_intern(const struct trace_site *site) {
+    uint64_t now = atomic_load_explicit(&resets, memory_order_acquire);
+    if (last_interned.index != UINT32_MAX && last_interned.resets == now &&
+        same_site(&last_interned.site, site))
+        return last_interned.index;
+    uint32_t index = intern_locked_path(site);
+    if (index != UINT32_MAX) {
+        last_interned.site = *site;
+        last_interned.index = index;
+        last_interned.resets = now;
+    }
+    return index;
+}
+
+static uint32_t intern_locked_path(const struct trace_site *site) {
     uint64_t hash = site_hash(site);
     uint32_t found = UINT32_MAX;
     pthread_mutex_lock(&sites_mutex);
@@ -203,6 +230,7 @@ out:
 
 void rcgc__trace_sites_reset(void) {
     pthread_mutex_lock(&sites_mutex);
+    atomic_fetch_add_explicit(&resets, 1, memory_order_release);
     for (uint32_t i = 0; i < CHUNKS_MAX && chunks[i] != NULL; i++) {
         rcgc_raw_free(chunks[i]);
         chunks[i] = NULL;

@@ -62,8 +62,8 @@ static bool grow_locked(struct stripe *stripe) {
 bool rcgc__trace_table_add(const struct trace *trace) {
     struct stripe *stripe = stripe_of(trace->block);
     pthread_mutex_lock(&stripe->mutex);
-    /* At most 3/4 full: probes stay short. */
-    bool room = (stripe->used + 1) * 4 <= (stripe->mask + 1) * 3 || grow_locked(stripe);
+    /* At most half full: the runs a removal shifts back stay short. */
+    bool room = (stripe->used + 1) * 2 <= stripe->mask + 1 || grow_locked(stripe);
     if (room)
         insert_locked(stripe, trace);
     pthread_mutex_unlock(&stripe->mutex);
