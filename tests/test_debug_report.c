@@ -51,6 +51,13 @@ static char *read_report(const char *path, int *samples, int *lines) {
     return text;
 }
 
+/* Create the file named by the template @path (its XXXXXX filled in). */
+static void make_temp_file(char *path) {
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
 static unsigned long long number_after(const char *text, const char *key) {
     const char *at = strstr(text, key);
     assert_non_null(at);
@@ -60,9 +67,7 @@ static unsigned long long number_after(const char *text, const char *key) {
 static void report_has_start_samples_and_exit(void **state) {
     (void)state;
     char path[] = "/tmp/rcgc_report_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    make_temp_file(path);
     assert_int_equal(rcgc_report_open(path, 5), 0);
     assert_int_equal(rcgc_report_open(path, 5), -1);
     assert_int_equal(errno, EBUSY);
@@ -96,9 +101,7 @@ static void report_has_start_samples_and_exit(void **state) {
 static void killed_process_leaves_a_usable_report(void **state) {
     (void)state;
     char path[] = "/tmp/rcgc_report_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    make_temp_file(path);
     pid_t child = fork();
     assert_true(child >= 0);
     if (child == 0) {
@@ -121,9 +124,7 @@ static void killed_process_leaves_a_usable_report(void **state) {
 static void interval_doubles_so_the_file_stays_bounded(void **state) {
     (void)state;
     char path[] = "/tmp/rcgc_report_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    make_temp_file(path);
     /* 1 ms for 1024 samples, then 2 ms: 1.6 s make at most 1024 + 300. */
     assert_int_equal(rcgc_report_open(path, 1), 0);
     sleep_ms(1600);

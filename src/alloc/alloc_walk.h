@@ -20,4 +20,10 @@
  * not, and its contents are whatever the thread wrote last). */
 void rcgc__alloc_walk_blocks(void (*visit)(void *block, size_t block_size, void *arg), void *arg);
 
+/* The size of the block at @block, which the caller knows to be live (one
+ * the walk listed and that is held since): what rcgc_usable_size returns,
+ * without its checks, which read the block's second word and so race with
+ * an owner updating an object header there. Any thread. */
+size_t rcgc__alloc_block_size(const void *block);
+
 #endif /* RCGC_ALLOC_WALK_H */

@@ -30,3 +30,10 @@ void rcgc__alloc_walk_blocks(void (*visit)(void *block, size_t block_size, void 
     struct walk walk = {visit, arg};
     rcgc__arena_foreach_pool(walk_pool, &walk);
 }
+
+size_t rcgc__alloc_block_size(const void *block) {
+    enum registry_entry entry = registry_lookup(block);
+    if (entry != REGISTRY_ARENA)
+        return rcgc__huge_usable(block, entry, "rcgc__alloc_block_size");
+    return pool_of(arena_of(block), block)->block_size;
+}

@@ -7,6 +7,7 @@
  * Shared: the counts of the last rcgc_get_growth, behind growth_mutex.
  * Everything else is the calling thread's, for one call.
  */
+#include "alloc/alloc_walk.h"
 #include "debug/pointer_index.h"
 
 #include <rcgc/alloc.h>
@@ -48,7 +49,7 @@ static int count_object(rcgc_object *obj, void *arg) {
         table->entries[table->length++] = (rcgc_type_count){.type = obj->ob_type};
     }
     table->entries[at].count++;
-    table->entries[at].bytes += rcgc_usable_size(obj);
+    table->entries[at].bytes += rcgc__alloc_block_size(obj);
     return 0;
 }
 
