@@ -9,11 +9,10 @@
  * process holds (USS), which is what freeing objects can give back. Then:
  * which types grow, and what holds their instances.
  *
- * Thread model: process memory from any thread, attached or not; the
- * object tools from attached threads (they stop the world to list every
- * live object, as rcgc_get_all_objects, and read references with the
- * world running: take them while the objects they draw are not being
- * rewired, as objgraph is used under the GIL).
+ * Thread model: process memory and tracing from any thread, attached or
+ * not; the object tools from attached threads: they stop the world to list
+ * every live object, as rcgc_get_all_objects, and to read references
+ * through traverse hooks, so other threads may go on changing objects.
  *
  * Usage:
  *     rcgc_process_memory before, after;

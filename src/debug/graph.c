@@ -17,6 +17,7 @@
  * call returns, so nothing it draws can be freed under it.
  */
 #include "debug/pointer_index.h"
+#include "gc/gc_census.h"
 
 #include <rcgc/debug.h>
 #include <rcgc/raw.h>
@@ -43,12 +44,7 @@ struct edge {
     uint32_t from, to;
 };
 
-/* A reference found by a backward pass to a node of the level: held until
- * the pass's results are drawn. */
-struct landing {
-    rcgc_object *referrer; /* held */
-    uint32_t node;
-};
+struct landing;
 
 struct graph {
     struct node *nodes;
@@ -90,8 +86,6 @@ static void graph_init(struct graph *graph, const rcgc_graph_options *options,
 static void graph_free(struct graph *graph) {
     for (size_t i = 0; i < graph->node_count; i++)
         rcgc_decref(graph->nodes[i].obj);
-    for (size_t i = 0; i < graph->landing_count; i++)
-        rcgc_decref(graph->landings[i].referrer);
     rcgc_raw_free(graph->nodes);
     rcgc_raw_free(graph->edges);
     rcgc_raw_free(graph->landings);
@@ -156,77 +150,88 @@ static void link_neighbour(struct graph *graph, uint32_t at, rcgc_object *neighb
     *drawn += graph->edge_count > before;
 }
 
-/* ---------------------------------------------------------------- Forward */
+/* ------------------------------------------------------------- Landings
+ *
+ * A level is found in two halves. With the world stopped, the traverse
+ * hooks are read and each reference between the level and the objects
+ * beyond it is noted as a landing, its far object held by a reference;
+ * then, with the world running, the filter and the label (host code) see
+ * them and the next level is drawn from them. */
 
-struct referent_list {
-    rcgc_object **items;
-    size_t length, capacity;
-    bool failed;
+struct landing {
+    rcgc_object *far; /* held: the referent (forward) or the referrer (backward) */
+    uint32_t node;    /* the level's node */
+    uint32_t order;   /* found order, so the drawing does not depend on qsort */
 };
 
-static int collect_referent(rcgc_object *referent, void *arg) {
-    struct referent_list *list = arg;
-    if (!reserve_one((void **)&list->items, &list->capacity, list->length, sizeof(rcgc_object *))) {
-        list->failed = true;
-        return 1;
-    }
-    list->items[list->length++] = referent;
-    return 0;
-}
-
-static void expand_forward(struct graph *graph, uint32_t at) {
-    struct referent_list referents = {0};
-    (void)rcgc_get_referents(graph->nodes[at].obj, collect_referent, &referents);
-    if (referents.failed)
-        graph->failed = true;
-    size_t drawn = 0;
-    for (size_t i = 0; i < referents.length && !graph->failed; i++)
-        link_neighbour(graph, at, referents.items[i], true, &drawn);
-    rcgc_raw_free(referents.items);
-}
-
-/* --------------------------------------------------------------- Backward */
-
-struct pass {
-    struct graph *graph;
-    rcgc_object *referrer;
-};
-
-static int note_referrer_landing(rcgc_object *referent, void *arg) {
-    struct pass *pass = arg;
-    struct graph *graph = pass->graph;
-    uint32_t at = pointer_index_get(&graph->index, referent);
-    if (at == NO_NODE || at < graph->level_start || at >= graph->level_end)
-        return 0;
-    graph->nodes[at].in_edges++;
+static void note_landing(struct graph *graph, rcgc_object *far, uint32_t node) {
     if (!reserve_one((void **)&graph->landings, &graph->landing_capacity, graph->landing_count,
                      sizeof(struct landing))) {
         graph->failed = true;
-        return 1;
+        return;
     }
-    rcgc_incref(pass->referrer);
-    graph->landings[graph->landing_count++] = (struct landing){pass->referrer, at};
-    return 0;
+    rcgc_incref(far);
+    graph->landings[graph->landing_count] =
+        (struct landing){far, node, (uint32_t)graph->landing_count};
+    graph->landing_count++;
 }
 
-static int scan_referrer(rcgc_object *obj, void *arg) {
-    struct pass pass = {arg, obj};
-    (void)rcgc_get_referents(obj, note_referrer_landing, &pass);
-    return pass.graph->failed;
+struct reading {
+    struct graph *graph;
+    rcgc_object *obj;
+    uint32_t node;
+};
+
+static void note_referent(rcgc_object *referent, void *arg) {
+    struct reading *reading = arg;
+    if (referent != NULL && !reading->graph->failed)
+        note_landing(reading->graph, referent, reading->node);
+}
+
+/* World stopped: every reference held by the level's nodes. */
+static void read_level_forward(void *arg) {
+    struct graph *graph = arg;
+    for (uint32_t at = graph->level_start; at < graph->level_end; at++) {
+        rcgc_object *obj = graph->nodes[at].obj;
+        struct reading reading = {graph, obj, at};
+        if (obj->ob_type->traverse != NULL)
+            obj->ob_type->traverse(obj, note_referent, &reading);
+    }
+}
+
+static void note_referrer(rcgc_object *referent, void *arg) {
+    struct reading *reading = arg;
+    struct graph *graph = reading->graph;
+    uint32_t at = referent != NULL ? pointer_index_get(&graph->index, referent) : NO_NODE;
+    if (at == NO_NODE || at < graph->level_start || at >= graph->level_end || graph->failed)
+        return;
+    graph->nodes[at].in_edges++;
+    note_landing(graph, reading->obj, at);
+}
+
+/* World stopped, for every live object: its references to the level. */
+static void read_referrer(rcgc_object *obj, void *arg) {
+    struct reading reading = {arg, obj, NO_NODE};
+    if (obj->ob_type->traverse != NULL)
+        obj->ob_type->traverse(obj, note_referrer, &reading);
 }
 
 static int by_node(const void *a, const void *b) {
     const struct landing *x = a, *y = b;
-    return (x->node > y->node) - (x->node < y->node);
+    if (x->node != y->node)
+        return x->node < y->node ? -1 : 1;
+    return (x->order > y->order) - (x->order < y->order);
 }
 
-/* One pass over every live object for the nodes [level_start, level_end):
- * their referrers become the next level, and their counts of references
- * received are set. */
-static void pass_backward(struct graph *graph) {
-    for (uint32_t i = graph->level_start; i < graph->level_end; i++)
-        graph->nodes[i].in_edges = 0;
-    if (rcgc_get_all_objects(scan_referrer, graph) < 0)
+/* The level [level_start, level_end) and the next: read it with the world
+ * stopped (@forward: what it refers to; else what refers to it, counting
+ * the references each node receives), then draw the next level. */
+static void expand_level(struct graph *graph, bool forward) {
+    for (uint32_t at = graph->level_start; at < graph->level_end; at++)
+        graph->nodes[at].in_edges = 0;
+    if (forward)
+        rcgc__gc_run_stopped(read_level_forward, graph);
+    else if (rcgc__gc_census_stopped(read_referrer, graph) != 0)
         graph->failed = true;
     if (graph->landing_count > 0)
         qsort(graph->landings, graph->landing_count, sizeof *graph->landings, by_node);
@@ -234,10 +239,10 @@ static void pass_backward(struct graph *graph) {
     for (size_t i = 0; i < graph->landing_count && !graph->failed; i++) {
         if (i == 0 || graph->landings[i].node != graph->landings[i - 1].node)
             drawn = 0;
-        link_neighbour(graph, graph->landings[i].node, graph->landings[i].referrer, false, &drawn);
+        link_neighbour(graph, graph->landings[i].node, graph->landings[i].far, forward, &drawn);
     }
     for (size_t i = 0; i < graph->landing_count; i++)
-        rcgc_decref(graph->landings[i].referrer);
+        rcgc_decref(graph->landings[i].far);
     graph->landing_count = 0;
 }
 
@@ -324,9 +329,13 @@ ptrdiff_t rcgc_show_refs(rcgc_object *const *roots, size_t count, const rcgc_gra
     struct graph graph;
     graph_init(&graph, options, DEFAULT_DEPTH);
     add_roots(&graph, roots, count);
-    for (uint32_t at = 0; at < graph.node_count && !graph.failed; at++)
-        if (graph.nodes[at].depth < graph.options.max_depth)
-            expand_forward(&graph, at);
+    for (unsigned depth = 0; depth < graph.options.max_depth && !graph.failed; depth++) {
+        graph.level_start = graph.level_end;
+        graph.level_end = (uint32_t)graph.node_count;
+        if (graph.level_start == graph.level_end)
+            break;
+        expand_level(&graph, true);
+    }
     return finish(&graph, dot, true);
 }
 
@@ -340,7 +349,7 @@ ptrdiff_t rcgc_show_backrefs(rcgc_object *const *roots, size_t count,
         graph.level_end = (uint32_t)graph.node_count;
         if (graph.level_start == graph.level_end)
             break;
-        pass_backward(&graph);
+        expand_level(&graph, false);
     }
     return finish(&graph, dot, false);
 }
@@ -369,7 +378,7 @@ ptrdiff_t rcgc_find_backref_chain(rcgc_object *obj, bool (*is_root)(rcgc_object 
         graph.level_end = (uint32_t)graph.node_count;
         if (graph.level_start == graph.level_end)
             break;
-        pass_backward(&graph); /* counts references to this level, finds the next */
+        expand_level(&graph, false); /* counts references to this level, finds the next */
         for (uint32_t at = graph.level_start; at < graph.level_end && root == NO_NODE; at++)
             if (is_root != NULL ? is_root(graph.nodes[at].obj, arg)
                                 : held_from_outside(&graph.nodes[at], at == 0))

@@ -18,6 +18,7 @@
  * stw_mutex, then the arena mutex (the fork handlers take them so too).
  */
 #include "alloc/alloc_walk.h"
+#include "gc/gc_census.h"
 #include "gc/gc_internal.h"
 
 #include <rcgc/raw.h>
@@ -138,7 +139,8 @@ struct census {
         const void *type;
         enum verdict verdict;
     } cache[TYPE_CACHE_SLOTS];
-    struct gc_object_list list;
+    void (*visit)(rcgc_object *obj, void *arg);
+    void *arg;
 };
 
 static bool is_code(const struct memory_map *map, void (*hook)(void)) {
@@ -212,10 +214,10 @@ static void census_block(void *block, size_t block_size, void *arg) {
     rcgc_object *obj = block;
     if (block_size < sizeof *obj || !header_is_live(obj) || !judged_type(census, obj->ob_type))
         return;
-    rcgc__gc_list_add(&census->list, obj);
+    census->visit(obj, census->arg);
 }
 
-ptrdiff_t rcgc_get_all_objects(rcgc_walk_fn visit, void *arg) {
+int rcgc__gc_census_stopped(void (*visit)(rcgc_object *obj, void *arg), void *arg) {
     struct census *census = rcgc_raw_calloc(1, sizeof *census);
     if (census == NULL) {
         errno = ENOMEM;
@@ -227,13 +229,31 @@ ptrdiff_t rcgc_get_all_objects(rcgc_walk_fn visit, void *arg) {
         errno = saved;
         return -1;
     }
+    census->visit = visit;
+    census->arg = arg;
     rcgc__gc_lock();
     rcgc__stop_the_world();
     rcgc__alloc_walk_blocks(census_block, census);
     rcgc__start_the_world();
     rcgc__gc_unlock();
     rcgc_raw_free(census->map.ranges);
-    struct gc_object_list list = census->list;
     rcgc_raw_free(census);
+    return 0;
+}
+
+void rcgc__gc_run_stopped(void (*fn)(void *arg), void *arg) {
+    rcgc__gc_lock();
+    rcgc__stop_the_world();
+    fn(arg);
+    rcgc__start_the_world();
+    rcgc__gc_unlock();
+}
+
+static void add_to_list(rcgc_object *obj, void *arg) { rcgc__gc_list_add(arg, obj); }
+
+ptrdiff_t rcgc_get_all_objects(rcgc_walk_fn visit, void *arg) {
+    struct gc_object_list list = {0};
+    if (rcgc__gc_census_stopped(add_to_list, &list) != 0)
+        return -1; /* before the stop: nothing listed */
     return rcgc__gc_list_deliver(&list, visit, arg);
 }
