@@ -26,7 +26,9 @@
  * and takes its locks once per sample; every other allocation and free
  * pays only the slow path. (Keeping the fast paths while sampling needs
  * the countdown in them, which would cost every allocation, sampled or
- * not, about 3 %; left for free lists that make the count free.)
+ * not, about 3 %; left for free lists that make the count free.) The
+ * pools of sampled blocks stay after sampling stops: they hold at most
+ * the most sampled blocks ever live at once, and serve the next samples.
  *
  * The hook runs on the allocating or freeing thread, after the block is
  * handed out and before it is freed, with no rcgc lock held. What the

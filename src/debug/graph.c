@@ -44,7 +44,13 @@ struct edge {
     uint32_t from, to;
 };
 
-struct landing;
+/* A reference between a node of the level being expanded and an object
+ * one step further (see "Landings" below). */
+struct landing {
+    rcgc_object *far; /* held: the referent (forward) or the referrer (backward) */
+    uint32_t node;    /* the level's node */
+    uint32_t order;   /* found order, so the drawing does not depend on qsort */
+};
 
 struct graph {
     struct node *nodes;
@@ -54,7 +60,7 @@ struct graph {
     struct pointer_index index; /* object -> node */
     struct landing *landings;
     size_t landing_count, landing_capacity;
-    uint32_t level_start, level_end; /* the nodes a backward pass looks for */
+    uint32_t level_start, level_end; /* the nodes of the level being expanded */
     rcgc_graph_options options;
     bool failed;
 };
@@ -157,12 +163,6 @@ static void link_neighbour(struct graph *graph, uint32_t at, rcgc_object *neighb
  * beyond it is noted as a landing, its far object held by a reference;
  * then, with the world running, the filter and the label (host code) see
  * them and the next level is drawn from them. */
-
-struct landing {
-    rcgc_object *far; /* held: the referent (forward) or the referrer (backward) */
-    uint32_t node;    /* the level's node */
-    uint32_t order;   /* found order, so the drawing does not depend on qsort */
-};
 
 static void note_landing(struct graph *graph, rcgc_object *far, uint32_t node) {
     if (!reserve_one((void **)&graph->landings, &graph->landing_capacity, graph->landing_count,
