@@ -324,34 +324,34 @@ static ptrdiff_t finish(struct graph *graph, FILE *dot, bool forward) {
     return result;
 }
 
-ptrdiff_t rcgc_show_refs(rcgc_object *const *roots, size_t count, const rcgc_graph_options *options,
-                         FILE *dot) {
+/* Make the nodes added since the last call the level to expand; false
+ * when there are none. */
+static bool next_level(struct graph *graph) {
+    graph->level_start = graph->level_end;
+    graph->level_end = (uint32_t)graph->node_count;
+    return graph->level_start != graph->level_end;
+}
+
+/* rcgc_show_refs (@forward) and rcgc_show_backrefs. */
+static ptrdiff_t show(rcgc_object *const *roots, size_t count, const rcgc_graph_options *options,
+                      FILE *dot, bool forward) {
     struct graph graph;
     graph_init(&graph, options, DEFAULT_DEPTH);
     add_roots(&graph, roots, count);
-    for (unsigned depth = 0; depth < graph.options.max_depth && !graph.failed; depth++) {
-        graph.level_start = graph.level_end;
-        graph.level_end = (uint32_t)graph.node_count;
-        if (graph.level_start == graph.level_end)
-            break;
-        expand_level(&graph, true);
-    }
-    return finish(&graph, dot, true);
+    for (unsigned depth = 0; depth < graph.options.max_depth && !graph.failed && next_level(&graph);
+         depth++)
+        expand_level(&graph, forward);
+    return finish(&graph, dot, forward);
+}
+
+ptrdiff_t rcgc_show_refs(rcgc_object *const *roots, size_t count, const rcgc_graph_options *options,
+                         FILE *dot) {
+    return show(roots, count, options, dot, true);
 }
 
 ptrdiff_t rcgc_show_backrefs(rcgc_object *const *roots, size_t count,
                              const rcgc_graph_options *options, FILE *dot) {
-    struct graph graph;
-    graph_init(&graph, options, DEFAULT_DEPTH);
-    add_roots(&graph, roots, count);
-    for (unsigned depth = 0; depth < graph.options.max_depth && !graph.failed; depth++) {
-        graph.level_start = graph.level_end;
-        graph.level_end = (uint32_t)graph.node_count;
-        if (graph.level_start == graph.level_end)
-            break;
-        expand_level(&graph, false);
-    }
-    return finish(&graph, dot, false);
+    return show(roots, count, options, dot, false);
 }
 
 /* Whether the host holds @node's object from outside the object graph:
@@ -374,9 +374,7 @@ ptrdiff_t rcgc_find_backref_chain(rcgc_object *obj, bool (*is_root)(rcgc_object 
     for (unsigned depth = 0;
          root == NO_NODE && !graph.failed && depth <= graph.options.max_depth && depth < capacity;
          depth++) {
-        graph.level_start = graph.level_end;
-        graph.level_end = (uint32_t)graph.node_count;
-        if (graph.level_start == graph.level_end)
+        if (!next_level(&graph))
             break;
         expand_level(&graph, false); /* counts references to this level, finds the next */
         for (uint32_t at = graph.level_start; at < graph.level_end && root == NO_NODE; at++)
