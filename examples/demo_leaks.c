@@ -147,6 +147,11 @@ static int show_leak_growth_and_chain(void) {
     }
     printf("%s\n", length > 0 ? "  (the first is held by the host itself: the registry global)"
                               : "no chain found");
+    printf("   where rcgc's memory is now (rcgc_print_memory_accounting):\n");
+    rcgc_memory_accounting accounting;
+    if (rcgc_memory_accounting_get(&accounting, RCGC_ACCOUNT_OBJECTS) != 0 ||
+        rcgc_print_memory_accounting(stdout, &accounting) != 0)
+        return 1;
     rcgc_decref(leaked);
     rcgc_decref(registry);
     registry = NULL;

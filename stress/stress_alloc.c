@@ -9,10 +9,11 @@
  * pool, large or huge block or arena left: nothing was lost.
  *
  * --mode hook adds a thread that installs and removes an allocation hook
- * (alloc/alloc_hook.h) every millisecond or two, so that threads are
- * diverted to the slow paths and back while they allocate, free, start
- * and exit. The hook checks that each block it hears of is live and as
- * large as asked.
+ * (alloc/alloc_hook.h) every millisecond or two, one that wants every
+ * allocation and one that samples, in turn, so that threads are diverted
+ * to the slow paths and back, and have their pools' lists cut at samples,
+ * while they allocate, free, start and exit. The hook checks that each
+ * block it hears of is live and as large as asked.
  */
 #include "alloc/alloc_hook.h"
 #include "stress_common.h"
@@ -391,12 +392,17 @@ static void hook_saw_free(void *ptr, void *arg) {
 
 static const struct rcgc__alloc_hook checking_hook = {.on_alloc = hook_saw_alloc,
                                                       .on_free = hook_saw_free};
+/* Every other install samples (a block per KiB on average), so pools'
+ * lists are cut at samples and sampled blocks freed across threads while
+ * workers allocate, free remotely and exit. */
+static const struct rcgc__alloc_hook sampling_hook = {
+    .on_alloc = hook_saw_alloc, .on_free = hook_saw_free, .sample_bytes = 1024};
 
 static void *toggle_hook(void *arg) {
     uint64_t rng = *(uint64_t *)arg;
     while (!atomic_load_explicit(&toggler_stop, memory_order_relaxed)) {
-        rcgc__alloc_hook_set(&checking_hook);
-        atomic_fetch_add_explicit(&hook_installs, 1, memory_order_relaxed);
+        uint64_t installs = atomic_fetch_add_explicit(&hook_installs, 1, memory_order_relaxed);
+        rcgc__alloc_hook_set(installs % 2 == 0 ? &checking_hook : &sampling_hook);
         struct timespec on = {0, (long)(500000 + stress_below(&rng, 1500000))};
         nanosleep(&on, NULL);
         rcgc__alloc_hook_set(NULL);

@@ -1,7 +1,10 @@
 /* tests/test_debug_memory.c - the process's memory (rcgc/debug.h): the
  * kernel's figures are read, USS follows memory touched and given back,
- * and the peak agrees with getrusage's.
+ * and the peak agrees with getrusage's; rcgc's own accounting adds up and
+ * follows what is allocated, part by part.
  */
+#include "support/gc_types.h"
+
 #include <rcgc.h>
 
 #include <string.h>
@@ -59,11 +62,78 @@ static void peak_agrees_with_getrusage(void **state) {
     assert_true(gap <= 4 * MiB); /* the same counter, read a moment apart */
 }
 
+static void assert_adds_up(const rcgc_memory_accounting *a) {
+    assert_int_equal(a->arenas,
+                     a->blocks_in_use + a->blocks_free + a->large + a->overhead + a->retained);
+    assert_int_equal(a->total, a->arenas + a->huge + a->raw);
+}
+
+/* Each kind of memory lands in its part, and the parts add up. */
+static void accounting_adds_up_and_follows_each_part(void **state) {
+    (void)state;
+    rcgc_memory_accounting before, after, freed;
+    assert_int_equal(rcgc_memory_accounting_get(&before, 0), 0);
+    assert_adds_up(&before);
+    enum { SMALL = 1000 };
+    static void *small[SMALL];
+    for (int i = 0; i < SMALL; i++)
+        small[i] = rcgc_malloc(100); /* 112-byte blocks */
+    void *large = rcgc_malloc(1 * MiB);
+    void *huge = rcgc_malloc(40 * MiB);
+    rcgc_memory_accounting unraw;
+    assert_int_equal(rcgc_memory_accounting_get(&unraw, 0), 0);
+    void *raw = rcgc_raw_malloc(12345);
+    assert_int_equal(rcgc_memory_accounting_get(&after, 0), 0);
+    assert_adds_up(&after);
+    assert_true(after.blocks_in_use - before.blocks_in_use >= SMALL * 112);
+    assert_true(after.large - before.large >= 1 * MiB);
+    assert_true(after.huge - before.huge >= 40 * MiB);
+    assert_int_equal(after.raw - unraw.raw, 12345);
+    struct rcgc_alloc_stats stats;
+    rcgc_alloc_stats(&stats);
+    assert_true(after.arenas <= stats.bytes_committed);
+    for (int i = 0; i < SMALL; i++)
+        rcgc_free(small[i]);
+    rcgc_free(large);
+    rcgc_free(huge);
+    rcgc_raw_free(raw);
+    assert_int_equal(rcgc_memory_accounting_get(&freed, 0), 0);
+    assert_adds_up(&freed);
+    assert_int_equal(freed.blocks_in_use, before.blocks_in_use);
+    assert_int_equal(freed.huge, before.huge);
+    assert_int_equal(freed.raw, unraw.raw);
+}
+
+/* Objects are counted on demand, garbage not yet collected included. */
+static void accounting_counts_live_objects_on_demand(void **state) {
+    (void)state;
+    rcgc_memory_accounting without, before, after;
+    assert_int_equal(rcgc_memory_accounting_get(&without, 0), 0);
+    assert_int_equal(without.objects, 0);
+    assert_int_equal(rcgc_memory_accounting_get(&before, RCGC_ACCOUNT_OBJECTS), 0);
+    make_garbage_self_cycles(500);
+    assert_int_equal(rcgc_memory_accounting_get(&after, RCGC_ACCOUNT_OBJECTS), 0);
+    assert_int_equal(after.objects - before.objects, 500);
+    assert_true(after.object_bytes - before.object_bytes >= 500 * sizeof(rcgc_object));
+    assert_true(after.object_bytes <= after.blocks_in_use + after.large + after.huge);
+    rcgc_collect(RCGC_GENERATIONS - 1);
+    char text[1024];
+    FILE *stream = fmemopen(text, sizeof text, "w");
+    assert_int_equal(rcgc_print_memory_accounting(stream, &after), 0);
+    fclose(stream);
+    assert_non_null(strstr(text, "pool blocks in use"));
+    assert_non_null(strstr(text, "live objects: "));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reads_the_kernels_figures),
         cmocka_unit_test(uss_follows_memory_touched_and_given_back),
         cmocka_unit_test(peak_agrees_with_getrusage),
+        cmocka_unit_test(accounting_adds_up_and_follows_each_part),
+        cmocka_unit_test(accounting_counts_live_objects_on_demand),
     };
+    if (rcgc_thread_attach() != 0)
+        return 1;
     return cmocka_run_group_tests_name("debug_memory", tests, NULL, NULL);
 }

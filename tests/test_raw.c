@@ -187,6 +187,29 @@ static void raw_free_null_does_nothing(void **state) {
 
 /* ------------------------------------------------------- Failure injection */
 
+/* rcgc's own bookkeeping is accounted to the byte (rcgc_memory_accounting
+ * sums it): what is asked, as long as the block lives. */
+static void raw_bytes_allocated_follow_each_block(void **state) {
+    (void)state;
+    struct rcgc_raw_stats s0, s1, s2, s3;
+    rcgc_raw_stats(&s0);
+    char *block = rcgc_raw_malloc(1000);
+    assert_non_null(block);
+    rcgc_raw_stats(&s1);
+    assert_int_equal(s1.bytes_allocated - s0.bytes_allocated, 1000);
+    char *grown = rcgc_raw_realloc(block, 5000);
+    assert_non_null(grown);
+    char *zeroed = rcgc_raw_calloc(3, 7);
+    assert_non_null(zeroed);
+    rcgc_raw_stats(&s2);
+    assert_int_equal(s2.bytes_allocated - s0.bytes_allocated, 5021);
+    rcgc_raw_free(grown);
+    rcgc_raw_free(zeroed);
+    rcgc_raw_stats(&s3);
+    assert_int_equal(s3.bytes_allocated, s0.bytes_allocated);
+    assert_int_equal(s3.mallocs - s3.frees, s0.mallocs - s0.frees);
+}
+
 static void fault_inject_fails_only_the_nth_call(void **state) {
     (void)state;
     struct rcgc_raw_stats before = stats_now();
@@ -472,6 +495,7 @@ int main(void) {
         T(raw_realloc_zero_returns_unique_block_and_releases_old),
         T(raw_realloc_failure_leaves_block_intact),
         T(raw_free_null_does_nothing),
+        T(raw_bytes_allocated_follow_each_block),
         T(fault_inject_fails_only_the_nth_call),
         T(fault_inject_forever_fails_every_call_until_cleared),
         T(fault_inject_only_affects_the_named_sites),

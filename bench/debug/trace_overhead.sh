@@ -12,7 +12,7 @@
 # or node, ms for py_churn; single-threaded, so close to CPU time on a
 # quiet machine), median and quartiles, and the ratio to the same
 # workload untraced.
-# Takes about 7 minutes on the 2-core VM; keep the machine quiet.
+# Takes about 10 minutes on the 2-core VM; keep the machine quiet.
 set -u -o pipefail
 
 here=$(cd "$(dirname "$0")" && pwd) || exit 2
@@ -29,25 +29,40 @@ python=$(command -v python3)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
+# Sampling is measured on runs ten times longer than exact tracing: its
+# costs are per sample, and a sampled run also pays once for the tracer's
+# tables and the sampling pools (about a millisecond of page faults),
+# which a 30 ms run would count as a few percent.
+mix_long="$bin/malloc_mix --live 10000 --ops 20000000"
 mix="$bin/malloc_mix --live 10000 --ops 2000000"
+trees_long="$bin/binary_trees --threads 1 --depth 18"
 trees="$bin/binary_trees --threads 1 --depth 15"
+gcbench_long="$bin/gc_trees --depth 16 --runs 1 --python none"
 gcbench="$bin/gc_trees --depth 14 --runs 1 --python none"
-sampled="RCGC_TRACE=1 RCGC_TRACE_SAMPLE_KIB=512"
+sampled0="RCGC_TRACE=1 RCGC_TRACE_SAMPLE_KIB=512 RCGC_TRACE_FRAMES=0"
+sampled1="RCGC_TRACE=1 RCGC_TRACE_SAMPLE_KIB=512 RCGC_TRACE_FRAMES=1"
 exact0="RCGC_TRACE=1 RCGC_TRACE_FRAMES=0"
 exact1="RCGC_TRACE=1 RCGC_TRACE_FRAMES=1"
 
-# workload | tracing | command (run through env)
+# workload | tracing | command (run through env); each "off" row is the
+# base of the rows after it.
 configs=(
-    "malloc_mix, 10 k live (ns/op)|off|LD_PRELOAD=$lib $mix"
-    "malloc_mix, 10 k live (ns/op)|sampled|LD_PRELOAD=$lib $sampled $mix"
-    "malloc_mix, 10 k live (ns/op)|exact, no frames|LD_PRELOAD=$lib $exact0 $mix"
-    "malloc_mix, 10 k live (ns/op)|exact, 1 frame|LD_PRELOAD=$lib $exact1 $mix"
+    "malloc_mix, 10 k live, 20 M ops (ns/op)|off|LD_PRELOAD=$lib $mix_long"
+    "malloc_mix, 10 k live, 20 M ops (ns/op)|sampled, no frames|LD_PRELOAD=$lib $sampled0 $mix_long"
+    "malloc_mix, 10 k live, 20 M ops (ns/op)|sampled, 1 frame|LD_PRELOAD=$lib $sampled1 $mix_long"
+    "malloc_mix, 10 k live, 2 M ops (ns/op)|off|LD_PRELOAD=$lib $mix"
+    "malloc_mix, 10 k live, 2 M ops (ns/op)|exact, no frames|LD_PRELOAD=$lib $exact0 $mix"
+    "malloc_mix, 10 k live, 2 M ops (ns/op)|exact, 1 frame|LD_PRELOAD=$lib $exact1 $mix"
+    "binary_trees, depth 18 (ns/node)|off|LD_PRELOAD=$lib $trees_long"
+    "binary_trees, depth 18 (ns/node)|sampled, no frames|LD_PRELOAD=$lib $sampled0 $trees_long"
+    "binary_trees, depth 18 (ns/node)|sampled, 1 frame|LD_PRELOAD=$lib $sampled1 $trees_long"
     "binary_trees, depth 15 (ns/node)|off|LD_PRELOAD=$lib $trees"
-    "binary_trees, depth 15 (ns/node)|sampled|LD_PRELOAD=$lib $sampled $trees"
     "binary_trees, depth 15 (ns/node)|exact, no frames|LD_PRELOAD=$lib $exact0 $trees"
     "binary_trees, depth 15 (ns/node)|exact, 1 frame|LD_PRELOAD=$lib $exact1 $trees"
+    "gc_trees: GCBench on rcgc objects, depth 16 (ns/node)|off|$gcbench_long"
+    "gc_trees: GCBench on rcgc objects, depth 16 (ns/node)|sampled, no frames|$sampled0 $gcbench_long"
+    "gc_trees: GCBench on rcgc objects, depth 16 (ns/node)|sampled, 1 frame|$sampled1 $gcbench_long"
     "gc_trees: GCBench on rcgc objects, depth 14 (ns/node)|off|$gcbench"
-    "gc_trees: GCBench on rcgc objects, depth 14 (ns/node)|sampled|$sampled $gcbench"
     "gc_trees: GCBench on rcgc objects, depth 14 (ns/node)|exact, no frames|$exact0 $gcbench"
     "gc_trees: GCBench on rcgc objects, depth 14 (ns/node)|exact, 1 frame|$exact1 $gcbench"
     "CPython: py_churn.py (ms)|off|$python bench/alloc/py_churn.py"

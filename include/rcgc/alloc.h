@@ -147,8 +147,9 @@ RCGC_API bool rcgc_owns(const void *ptr);
  * rcgc_heap_collect - Give free memory back to the OS now.
  * @force: false collects blocks freed by other threads and releases empty
  *   pools beyond one per class; true also releases the calling thread's
- *   current pools when empty, adopts pools of exited threads, decommits
- *   every free slice and unmaps every empty arena.
+ *   current pools when empty, adopts pools of exited threads, releases
+ *   the empty pools that held sampled blocks (allocation tracing),
+ *   decommits every free slice and unmaps every empty arena.
  *
  * Without this call memory still goes back: empty pools return to their
  * arena at once, free slices beyond a small retained budget are
@@ -192,6 +193,19 @@ struct rcgc_alloc_class_stats {
  * @bytes_mapped: address space rcgc holds from the OS (arenas and huge).
  * @bytes_committed: the part of it not decommitted (an upper bound of
  *   resident memory).
+ * @bytes_arenas: the arenas' committed bytes, which add up (read under one
+ *   lock) as @bytes_arena_headers + @bytes_small_pools + @bytes_large_pools
+ *   + @bytes_retained.
+ * @bytes_arena_headers: pool descriptors and slice maps (their committed
+ *   pages).
+ * @bytes_small_pools: slices of pools of blocks; of which blocks in use and
+ *   free are the classes' figures times their block sizes, and the rest
+ *   is @bytes_small_slack, the pools' tails too short for a block.
+ * @bytes_small_slack: see @bytes_small_pools.
+ * @bytes_large_pools: slices of large blocks (@large_bytes, and the rest
+ *   of each block's last slice).
+ * @bytes_retained: free slices kept committed to be reused soon
+ *   (docs/tuning.md, the retention budget).
  * @pools_taken, @pools_released, @pools_adopted: pool traffic since start.
  * @frees_remote: blocks freed by a thread other than their pool's owner.
  */
@@ -201,6 +215,8 @@ struct rcgc_alloc_stats {
     uint64_t huge_blocks, huge_bytes;
     uint64_t arenas, arenas_total;
     uint64_t bytes_mapped, bytes_committed;
+    uint64_t bytes_arenas, bytes_arena_headers, bytes_small_pools, bytes_small_slack;
+    uint64_t bytes_large_pools, bytes_retained;
     uint64_t pools_taken, pools_released, pools_adopted;
     uint64_t frees_remote;
 };

@@ -68,6 +68,64 @@ typedef struct rcgc_process_memory {
  */
 RCGC_API int rcgc_process_memory_get(rcgc_process_memory *out, unsigned flags);
 
+/**
+ * struct rcgc_memory_accounting - where rcgc's own memory is, in parts
+ *   that add up.
+ * @total: @arenas + @huge + @raw.
+ * @arenas: the arenas' committed bytes: @blocks_in_use + @blocks_free +
+ *   @large + @overhead + @retained.
+ * @blocks_in_use: pool blocks handed out (objects, rcgc_malloc blocks).
+ * @blocks_free: pool blocks free, or not handed out yet, in pools in use.
+ * @large: slices of large blocks (128 KiB to 32 MiB).
+ * @overhead: arena headers (pool descriptors, slice maps) and pool tails
+ *   too short for a block.
+ * @retained: free slices kept committed to be reused soon.
+ * @huge: huge blocks' own mappings.
+ * @raw: rcgc's own bookkeeping from the C library (heaps, collector
+ *   lists, tracer tables): the bytes it asked for.
+ * @objects: with RCGC_ACCOUNT_OBJECTS, every live object (tracked or not,
+ *   garbage not yet collected included); else 0.
+ * @object_bytes: the blocks those objects occupy (part of
+ *   @blocks_in_use, @large and @huge); by type: rcgc_most_common_types.
+ */
+typedef struct rcgc_memory_accounting {
+    size_t total;
+    size_t arenas, blocks_in_use, blocks_free, large, overhead, retained;
+    size_t huge;
+    size_t raw;
+    size_t objects, object_bytes;
+} rcgc_memory_accounting;
+
+/* rcgc_memory_accounting_get flags: also count the live objects. */
+#define RCGC_ACCOUNT_OBJECTS 1u
+
+/**
+ * rcgc_memory_accounting_get - Where rcgc's memory is: what to compare
+ * with rcgc_process_memory_get's figures when resident memory grows (the
+ * rest of the process is the host's own and its C library's).
+ * @out: filled in.
+ * @flags: 0, or RCGC_ACCOUNT_OBJECTS.
+ *
+ * Returns 0, or -1 with errno = ENOMEM (RCGC_ACCOUNT_OBJECTS only), @out
+ * zeroed. The arenas' parts are read under one lock and add up exactly;
+ * the three totals are read one after the other, so threads allocating
+ * meanwhile may move @total by what they did between the reads.
+ * Cost: walks every pool descriptor under the arenas' lock (tens of µs
+ * per GiB of arenas); RCGC_ACCOUNT_OBJECTS adds a census of every live
+ * object with the world stopped (about 12 ms per million objects).
+ */
+RCGC_API int rcgc_memory_accounting_get(rcgc_memory_accounting *out, unsigned flags);
+
+/**
+ * rcgc_print_memory_accounting - Print @accounting, one part per line,
+ * each with its share of @total.
+ * @stream: where to print.
+ * @accounting: from rcgc_memory_accounting_get.
+ *
+ * Returns 0, or -1 when writing failed.
+ */
+RCGC_API int rcgc_print_memory_accounting(FILE *stream, const rcgc_memory_accounting *accounting);
+
 /* ----------------------------------------------------------- Type counts */
 
 /**

@@ -128,7 +128,7 @@ RCGC_API void rcgc_fault_clear(void);
 
 /* One table generates the struct fields, the printer and the names; a new
  * counter is one line here. All are totals since the process started, except
- * the two bytes_* gauges, which are current values. */
+ * the three bytes_* gauges, which are current values. */
 #define RCGC_RAW_COUNTERS(X)                                                                       \
     X(bytes_mapped, "bytes of address space currently mapped")                                     \
     X(bytes_committed, "bytes of that currently committed (not decommitted)")                      \
@@ -136,6 +136,7 @@ RCGC_API void rcgc_fault_clear(void);
     X(unmaps, "unmap calls (whole mappings or parts of them)")                                     \
     X(decommits, "ranges decommitted (given back, address kept)")                                  \
     X(recommits, "ranges recommitted")                                                             \
+    X(bytes_allocated, "bytes asked of the raw blocks live now")                                   \
     X(mallocs, "successful raw allocations (malloc, calloc, realloc)")                             \
     X(frees, "raw blocks freed (a realloc counts one malloc and one free)")                        \
     X(faults_injected, "calls failed on purpose by rcgc_fault_inject")

@@ -11,7 +11,8 @@
  *     free, cookie, used); no atomic RMW, no fence.
  *   free fast path: the registry byte, the descriptor, two multiplies for
  *     the block check, the block's cookie, then four stores (next, cookie,
- *     free, used); no atomic RMW, no fence.
+ *     local_free, used); no atomic RMW, no fence. It never touches the
+ *     list malloc pops (struct pool says why).
  */
 #include "alloc/alloc_internal.h"
 
@@ -39,69 +40,60 @@ static inline void *reported(void *block, size_t size) {
     return block;
 }
 
-/* Count @size off the thread's bytes to the next sample (alloc_hook.h,
- * "Sampling"); true when they ran out, or when sampling was just armed. */
-static inline bool sample_due(size_t size) {
-    /* Unsigned, so that no request can overflow the count. */
-    uint64_t left =
-        (uint64_t)atomic_load_explicit(&rcgc__alloc_tls.sample_left, memory_order_relaxed) -
-        (uint64_t)(size & (SIZE_MAX >> 1));
-    atomic_store_explicit(&rcgc__alloc_tls.sample_left, (int64_t)left, memory_order_relaxed);
-    return (int64_t)left < 0;
-}
+/* The countdown of large and huge allocations on this thread (pool sizes
+ * count per class in their heap, heap.c), and the sampling generation it
+ * was drawn under. */
+static _Thread_local struct {
+    int64_t left;
+    uint64_t generation;
+} large_sample __attribute__((tls_model("initial-exec")));
 
-/* Whether this allocation of @requested bytes is a sample: only while a
- * sampling hook is installed (the heaps are diverted then, so every
- * allocation comes through a slow path and asks). Draws the next
- * countdown when it is, or when sampling was just armed (which is not a
- * sample: the thread's countdown starts there). */
-static bool sampled_now(size_t requested) {
+/* @block, a large or huge block just handed out for @requested bytes:
+ * reported when every allocation is, or when it is a sample. */
+static void *large_reported(void *block, size_t requested) {
     size_t mean = atomic_load_explicit(&rcgc__alloc_sample_mean, memory_order_relaxed);
-    if (RCGC_LIKELY(mean == 0) || !sample_due(requested))
-        return false;
-    bool armed_now = atomic_load_explicit(&rcgc__alloc_tls.sample_left, memory_order_relaxed) <
-                     SAMPLE_REDRAW / 2;
-    atomic_store_explicit(&rcgc__alloc_tls.sample_left, rcgc__alloc_sample_draw(mean),
-                          memory_order_relaxed);
-    return !armed_now;
+    if (RCGC_LIKELY(mean == 0) || block == NULL)
+        return reported(block, requested);
+    uint64_t generation =
+        atomic_load_explicit(&rcgc__alloc_sample_generation, memory_order_relaxed);
+    if (large_sample.generation != generation) {
+        large_sample.generation = generation;
+        large_sample.left = rcgc__alloc_sample_draw(mean);
+    }
+    size_t usable = rcgc_usable_size(block);
+    large_sample.left -= usable > (size_t)INT64_MAX ? INT64_MAX : (int64_t)usable;
+    if (large_sample.left < 0) {
+        large_sample.left = rcgc__alloc_sample_draw(mean);
+        rcgc__alloc_hook_note_alloc(block, requested);
+    }
+    return block;
 }
 
-/* A sampled allocation: served from the sampling heap (pool sizes), so its
- * free is reported, and reported. */
-RCGC_NOINLINE static void *malloc_sampled(size_t size, size_t requested) {
-    void *block;
-    if (size <= RCGC_POOL_BLOCK_MAX) {
-        unsigned size_class = size_class_of(size);
-        block = rcgc__heap_malloc_sampled(size_class);
-        if (block != NULL)
-            FILL_FRESH(block, rcgc__classes[size_class].block_size);
-    } else if (RCGC_UNLIKELY(size > (size_t)PTRDIFF_MAX)) {
-        return rcgc__fail(ENOMEM);
-    } else {
-        block = size <= RCGC_LARGE_MAX ? rcgc__large_malloc(size, 0, false)
-                                       : rcgc__huge_malloc(size, 0);
-    }
-    if (block != NULL)
+/* A block of pool size @size_class from the thread's heap (or, when it is
+ * a sample, the sampling pools), reported as it should be. */
+static void *pool_malloc_slow(unsigned size_class, size_t requested) {
+    bool sampled = false;
+    void *block = rcgc__heap_malloc_slow(size_class, &sampled);
+    if (block == NULL)
+        return NULL;
+    FILL_FRESH(block, rcgc__classes[size_class].block_size);
+    if (sampled) {
         rcgc__alloc_hook_note_alloc(block, requested);
-    return block;
+        return block;
+    }
+    return reported(block, requested);
 }
 
 /* The slow half of rcgc_malloc(@size); a hook is told @requested, which
  * differs from @size only for rcgc_aligned_alloc's power-of-two blocks. */
 RCGC_NOINLINE static void *malloc_slow(size_t size, unsigned size_class, size_t requested) {
-    if (RCGC_UNLIKELY(sampled_now(requested)))
-        return malloc_sampled(size, requested);
-    if (size <= RCGC_POOL_BLOCK_MAX) {
-        void *block = rcgc__heap_malloc_slow(size_class);
-        if (block != NULL)
-            FILL_FRESH(block, rcgc__classes[size_class].block_size);
-        return reported(block, requested);
-    }
+    if (size <= RCGC_POOL_BLOCK_MAX)
+        return pool_malloc_slow(size_class, requested);
     if (RCGC_UNLIKELY(size > (size_t)PTRDIFF_MAX))
         return rcgc__fail(ENOMEM);
     if (size <= RCGC_LARGE_MAX)
-        return reported(rcgc__large_malloc(size, 0, false), requested);
-    return reported(rcgc__huge_malloc(size, 0), requested);
+        return large_reported(rcgc__large_malloc(size, 0, false), requested);
+    return large_reported(rcgc__huge_malloc(size, 0), requested);
 }
 
 void *rcgc_malloc(size_t size) {
@@ -131,9 +123,9 @@ static inline void free_to_owned_pool(struct heap *heap, struct pool *pool, stru
     RCGC_TSAN_BLOCK_HANDOVER(block, pool->block_size);
     FILL_FREED(block, pool->block_size);
     RCGC_ASAN_POISON(block, pool->block_size);
-    free_link(block, pool->free);
+    free_link(block, pool->local_free);
     block_mark_free(block);
-    pool->free = block;
+    pool->local_free = block;
     uint32_t used = atomic_load_explicit(&pool->used, memory_order_relaxed) - 1;
     atomic_store_explicit(&pool->used, used, memory_order_relaxed);
     if (RCGC_UNLIKELY(used == 0 || pool->list == LIST_FULL))
@@ -209,13 +201,7 @@ void rcgc_free(void *ptr) {
 /* Out of line, so that keeping @total for the hook across the call does
  * not make rcgc_calloc save registers on its every path. */
 RCGC_NOINLINE static void *calloc_large(size_t total) {
-    if (RCGC_UNLIKELY(sampled_now(total))) {
-        void *block = malloc_sampled(total, total);
-        if (block != NULL)
-            memset(block, 0, total);
-        return block;
-    }
-    return reported(rcgc__large_malloc(total, 0, true), total);
+    return large_reported(rcgc__large_malloc(total, 0, true), total);
 }
 
 void *rcgc_calloc(size_t count, size_t size) {
@@ -286,13 +272,13 @@ void *rcgc_aligned_alloc(size_t alignment, size_t size) {
     size_t need = size > alignment ? size : alignment;
     if (alignment <= RCGC_SLICE_SIZE && need <= RCGC_POOL_BLOCK_MAX) {
         size_t pow2 = (size_t)1 << (64 - __builtin_clzll((unsigned long long)need - 1));
-        if (rcgc__alloc_hook_any()) /* diverted anyway: report the request */
+        if (rcgc__alloc_hook_any()) /* report the request, not the block */
             return malloc_slow(pow2, size_class_of(pow2), size);
         return rcgc_malloc(pow2);
     }
     if (size <= RCGC_LARGE_MAX && alignment <= RCGC_LARGE_MAX)
-        return reported(rcgc__large_malloc(size == 0 ? 1 : size, alignment, false), size);
-    return reported(rcgc__huge_malloc(size, alignment), size);
+        return large_reported(rcgc__large_malloc(size == 0 ? 1 : size, alignment, false), size);
+    return large_reported(rcgc__huge_malloc(size, alignment), size);
 }
 
 size_t rcgc_usable_size(const void *ptr) {

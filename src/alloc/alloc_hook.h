@@ -3,10 +3,11 @@
  * every block freed, the way tracemalloc sits on PyMem_SetAllocator.
  *
  * Zero cost while nothing is hooked: the fast paths are what they are
- * without a hook, not a test away from it. Installing a hook points every
- * thread's heap pointer at the empty heap, so each malloc and free takes
- * the slow path, which serves it from the thread's own heap as before and
- * calls the hook; removing it points them back.
+ * without a hook, not a test away from it. Installing a hook that wants
+ * every allocation points every thread's heap pointer at the empty heap,
+ * so each malloc and free takes the slow path, which serves it from the
+ * thread's own heap as before and calls the hook; removing it points them
+ * back.
  *
  * What the hook sees: rcgc_malloc, rcgc_calloc, rcgc_realloc (as the
  * allocation of the new block and the free of the old one; a realloc
@@ -15,20 +16,23 @@
  * malloc family). Not seen: objects reused from a type's free list, which
  * never pass through the allocator.
  *
- * Sampling (sample_bytes = N > 0): the heaps are diverted as for every
- * allocation, and each thread's slow path counts down the bytes asked for
- * from a draw of an exponential distribution of mean N; the allocation
- * that crosses zero is served from pools no thread owns (so its free, and
- * among pool blocks only such frees, are reported, with those of large and
- * huge blocks) and reported. So each byte asked for has the same chance of
- * being in a reported allocation (a Poisson process over bytes), and the
- * hook weighs each report by 1 / (1 - exp(-size / N)). The hook is called
- * and takes its locks once per sample; every other allocation and free
- * pays only the slow path. (Keeping the fast paths while sampling needs
- * the countdown in them, which would cost every allocation, sampled or
- * not, about 3 %; left for free lists that make the count free.) The
- * pools of sampled blocks stay after sampling stops: they hold at most
- * the most sampled blocks ever live at once, and serve the next samples.
+ * Sampling (sample_bytes = N > 0): the fast paths stay. Each thread
+ * counts down, per size class (and once for large and huge blocks), the
+ * usable bytes of the blocks it is handed, from a draw of an exponential
+ * distribution of mean N; the allocation that crosses zero is the sample.
+ * The count costs the fast path nothing: its malloc pops the current
+ * pool's `free` list and its frees push another list (struct pool), so
+ * the slow path, which hands `free` over, counts it whole and ends it
+ * where the next sample falls (heap.c, "Sampling"). A sampled pool block
+ * is served from pools no thread owns, so its free, and among pool blocks
+ * only such frees, are reported, with those of large and huge blocks.
+ * Each byte handed out has the same chance of being in a reported
+ * allocation (a Poisson process over bytes), and the hook weighs each
+ * report by 1 / (1 - exp(-usable / N)), usable = rcgc_usable_size(ptr).
+ * The hook is called and takes its locks once per sample. The pools of
+ * sampled blocks stay after sampling stops (they hold at most the most
+ * sampled blocks ever live at once, and serve the next samples) until
+ * rcgc_heap_collect(true) releases the empty ones.
  *
  * The hook runs on the allocating or freeing thread, after the block is
  * handed out and before it is freed, with no rcgc lock held. What the
@@ -49,7 +53,7 @@ struct rcgc__alloc_hook {
     void (*on_free)(void *ptr, void *arg);
     void *arg;
     /* 0: report every allocation and free; N: sample one allocation per N
-     * bytes asked for, on average. */
+     * bytes handed out (usable sizes), on average. */
     size_t sample_bytes;
 };
 

@@ -17,9 +17,9 @@
  *
  * Invariants, checked by rcgc__alloc_pool_check() at every change of a
  * pool's state (heap.c) when RCGC_CHECKS >= 3:
- *   P1  used + len(free) + len(remote_free) + (capacity - bumped) == capacity
- *       (exact only while no remote free is in flight; the checker runs it
- *       on the owner with remote frees collected first)
+ *   P1  used + len(free) + len(local_free) == bumped <= capacity, where
+ *       used still counts the blocks on remote_free (the owner subtracts
+ *       them when it collects the stack)
  *   P2  a pool with used == 0 is the current pool of its class or has been
  *       returned to its arena (owner path) or is abandoned (then adopted and
  *       released by the next adopter)
@@ -248,12 +248,19 @@ struct heap;
  * the arena header; sharing a line would make two owners' fast paths
  * ping-pong it (bench/false_sharing and bench/larson show that cost). */
 struct pool {
-    /* Line 1. Owner-only unless noted. */
+    /* Line 1. Owner-only unless noted. Two free lists, as mimalloc splits
+     * them: the fast malloc path pops `free` and the owner's frees push
+     * `local_free`, which the slow path moves over whole once `free` runs
+     * dry. Why split: between two visits of the slow path, the fast path
+     * hands out exactly the blocks `free` held, so the slow path knows how
+     * many bytes went by (the sampler ends `free` at its next sample,
+     * heap.c) and frees never touch the list being handed out. */
     struct block *free;
+    struct block *local_free;
     _Atomic uint32_t used;   /* handed out, not back with the owner (P1) */
     _Atomic uint32_t bumped; /* blocks carved from the pool so far */
-    uint32_t capacity;
     uint32_t block_size;
+    uint32_t back;                /* POOL_INTERIOR: entries back to the pool's first slice */
     uint64_t reciprocal;          /* ceil(2^40 / block_size) */
     char *start;                  /* first block */
     _Atomic(struct heap *) owner; /* any thread reads; NULL: abandoned or large */
@@ -261,11 +268,11 @@ struct pool {
     uint8_t size_class;
     uint8_t list;  /* enum pool_list */
     uint8_t fresh; /* every slice was zero when taken: calloc may skip memset */
-    uint32_t span; /* slices */
-    uint32_t back; /* POOL_INTERIOR: entries back to the pool's first slice */
     /* Line 2. */
     _Alignas(64) _Atomic(struct block *) remote_free; /* any thread pushes */
     struct pool *next, *prev;                         /* owner's lists, or arena_mutex */
+    uint32_t capacity;                                /* blocks; slow paths only */
+    uint32_t span;                                    /* slices */
 };
 
 static_assert(sizeof(struct pool) == 128, "a pool descriptor is two cache lines");
@@ -390,19 +397,30 @@ void rcgc__arena_counts(uint64_t *current, uint64_t *total);
 /* True when arena_mutex is held by someone (for _locked asserts). */
 bool rcgc__arena_mutex_held(void);
 
-/* Walk every pool in use (small and large) under arena_mutex. */
-void rcgc__arena_foreach_pool(void (*visit)(const struct pool *pool, void *arg), void *arg);
+/* The committed bytes of all arenas, in parts that add up: the headers
+ * (descriptors and maps, less their decommitted pages), the slices of
+ * pools in use, and the free slices kept committed (the retention budget). */
+struct arena_bytes {
+    uint64_t headers, pools, retained;
+};
+
+/* Walk every pool in use (small and large) under arena_mutex; and, when
+ * @bytes is not NULL, fill it in under the same hold, so that the pools
+ * visited add up to bytes->pools. */
+void rcgc__arena_foreach_pool(void (*visit)(const struct pool *pool, void *arg), void *arg,
+                              struct arena_bytes *bytes);
 
 void rcgc__arena_lock(void);
 void rcgc__arena_unlock(void);
 
 /* ------------------------------------------------------------------- Pools */
 
-/* Carve up to one page worth of never-used blocks onto the free list.
- * Returns false when the pool is fully carved. */
+/* Carve up to RCGC_CARVE_BYTES worth of never-used blocks onto the free
+ * list. Returns false when the pool is fully carved. */
+#define RCGC_CARVE_BYTES 4096
 bool rcgc__pool_carve_owner(struct pool *pool);
 
-/* Take the remote-free stack and move it onto the free list; returns the
+/* Take the remote-free stack and move it onto local_free; returns the
  * number of blocks taken. */
 uint32_t rcgc__pool_collect_remote_owner(struct pool *pool);
 
@@ -447,26 +465,26 @@ struct heap { /* 64-byte aligned (heap.c) so no two heaps share a line */
      * limit: a thread that allocates for the first time in its last round
      * of TLS destructors (glibc runs four) exits with this pointer set. */
     struct heap *_Atomic *my_heap_slot;
-    /* Its thread's rcgc__alloc_tls.sample_left while in use, as my_heap_slot. */
-    _Atomic int64_t *sample_left_slot;
+    /* Sampling (alloc_hook.h): per class, the bytes the thread may still
+     * be handed before its next sample, and the sampling generation they
+     * were drawn under. Owner-only, slow path only. */
+    int64_t sample_left[RCGC_CLASS_COUNT];
+    uint64_t sample_generation;
 };
 
 extern struct pool rcgc__empty_pool; /* the sentinel: free == NULL, used never read */
 
-/* The heap the calling thread's fast paths use (rcgc__alloc_tls.heap): its own; or, before its
- * first allocation, after its heap is retired, and while an allocation
- * hook is installed, the shared empty heap, whose every class holds the
+/* The heap the calling thread's fast paths use (rcgc__alloc_tls.heap): its
+ * own; or, before its first allocation, after its heap is retired, and
+ * while a hook that wants every allocation is installed, the shared empty
+ * heap, whose every class holds the
  * empty pool, so the fast path needs no NULL test and no hook test. An
  * atomic only because installing a hook rewrites it from another thread
  * (under heap_list_mutex, through heap->my_heap_slot); its relaxed loads
  * are plain loads. Initial-exec TLS: one %fs-relative load, also in the
  * LD_PRELOAD library. */
-/* With the sampling countdown (below) in one thread-local struct, so the
- * fast path finds both through one address (in a shared library, one load
- * from the GOT). */
 struct rcgc__alloc_tls {
     struct heap *_Atomic heap;
-    _Atomic int64_t sample_left;
 };
 
 extern _Thread_local struct rcgc__alloc_tls rcgc__alloc_tls
@@ -491,8 +509,8 @@ void rcgc__heap_divert_all(bool divert);
 /* The installed allocation hook (hook.c), NULL when there is none, and
  * how it wants to be told: of every allocation (`every`; the heaps are
  * diverted, and the slow paths test it and report through the two
- * functions below) or of a sample (`mean` bytes apart on average; the fast
- * path's countdown below finds them). */
+ * functions below) or of a sample (`mean` bytes apart on average; the
+ * slow paths count the bytes, below). */
 struct rcgc__alloc_hook;
 extern const struct rcgc__alloc_hook *_Atomic rcgc__alloc_hook_installed;
 extern _Atomic bool rcgc__alloc_hook_every;
@@ -513,8 +531,8 @@ static inline bool rcgc__alloc_is_hooked(void) {
     return RCGC_UNLIKELY(atomic_load_explicit(&rcgc__alloc_hook_every, memory_order_relaxed));
 }
 
-/* Whether any hook is installed: the heaps are diverted then, and large
- * and huge frees are reported, sampled or not. */
+/* Whether any hook is installed: large and huge frees are reported then,
+ * sampled or not. */
 static inline bool rcgc__alloc_hook_any(void) {
     return RCGC_UNLIKELY(atomic_load_explicit(&rcgc__alloc_hook_installed, memory_order_relaxed) !=
                          NULL);
@@ -522,19 +540,13 @@ static inline bool rcgc__alloc_hook_any(void) {
 
 /* ---------------------------------------------------------------- Sampling
  *
- * rcgc__alloc_tls.sample_left: the calling thread's bytes left before its
- * next sampled allocation, counted down by the slow path while a sampling
- * hook diverts the heaps. INT64_MAX while no one samples; set to
- * SAMPLE_REDRAW by rcgc__heap_arm_sampling when sampling starts, so the
- * thread's next allocation draws a countdown instead of being sampled.
- * _Atomic because arming writes it from another thread; its relaxed loads
- * and stores are plain ones. */
-#define SAMPLE_REDRAW (-(INT64_C(1) << 62))
-
-/* Point every attached heap's countdown at SAMPLE_REDRAW (@arm) or at
- * INT64_MAX; heaps attached later follow rcgc__alloc_sample_mean.
- * Takes heap_list_mutex. */
-void rcgc__heap_arm_sampling(bool arm);
+ * rcgc__alloc_sample_generation changes each time a sampling hook is
+ * installed; a thread whose countdowns were drawn under another generation
+ * draws them afresh, so arming needs no write into other threads' state.
+ * A countdown counts the usable sizes of the blocks handed out (so the
+ * sampler can count the fast path's allocations by the blocks it was
+ * given) and the allocation that takes it below zero is the sample. */
+extern _Atomic uint64_t rcgc__alloc_sample_generation;
 
 /* A block of @size_class from the pools no thread owns, which hold the
  * sampled blocks; NULL with errno = ENOMEM. */
@@ -545,8 +557,11 @@ bool rcgc__heap_is_sampled_pool(const struct pool *pool);
 
 /* The slow half of rcgc_malloc for pool sizes: attaches a heap if needed,
  * refills the class from remote frees, carving, full pools, abandoned pools
- * or a new pool. NULL with errno = ENOMEM on failure. */
-void *rcgc__heap_malloc_slow(unsigned size_class);
+ * or a new pool. While a sampling hook is installed it also counts the
+ * class's countdown, and when this allocation is the sample, serves it
+ * from the sampling pools and sets *@sampled. NULL with errno = ENOMEM on
+ * failure. */
+void *rcgc__heap_malloc_slow(unsigned size_class, bool *sampled);
 
 /* The owner freed into @pool and it became empty or was on the full list:
  * an empty pool goes back to its arena unless it is the class's current

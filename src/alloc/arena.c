@@ -275,6 +275,7 @@ static struct pool *take_locked(uint32_t span, uint32_t align_slices,
     }
     bool large = shape->kind == POOL_LARGE;
     pool->free = NULL;
+    pool->local_free = NULL;
     pool->capacity = shape->capacity;
     pool->block_size = shape->block_size;
     pool->reciprocal = shape->reciprocal;
@@ -357,13 +358,25 @@ void rcgc__arena_counts(uint64_t *current, uint64_t *total) {
     rcgc__arena_unlock();
 }
 
-void rcgc__arena_foreach_pool(void (*visit)(const struct pool *pool, void *arg), void *arg) {
+void rcgc__arena_foreach_pool(void (*visit)(const struct pool *pool, void *arg), void *arg,
+                              struct arena_bytes *bytes) {
     rcgc__arena_lock();
-    for (struct arena *arena = arenas; arena != NULL; arena = arena->next)
+    if (bytes != NULL)
+        *bytes = (struct arena_bytes){0};
+    for (struct arena *arena = arenas; arena != NULL; arena = arena->next) {
         for (uint32_t i = arena->header_slices; i < RCGC_SLICES_PER_ARENA; i++) {
             uint8_t kind = atomic_load_explicit(&arena->pools[i].kind, memory_order_relaxed);
             if (kind == POOL_SMALL || kind == POOL_LARGE)
                 visit(&arena->pools[i], arg);
         }
+        if (bytes != NULL)
+            bytes->headers += (uint64_t)arena->header_slices * RCGC_SLICE_SIZE -
+                              (uint64_t)__builtin_popcountll(arena->descriptor_pages_decommitted) *
+                                  rcgc_page_size();
+    }
+    if (bytes != NULL) {
+        bytes->pools = pool_slices_in_use * RCGC_SLICE_SIZE;
+        bytes->retained = free_committed_slices * RCGC_SLICE_SIZE;
+    }
     rcgc__arena_unlock();
 }

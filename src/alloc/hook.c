@@ -20,6 +20,7 @@
 const struct rcgc__alloc_hook *_Atomic rcgc__alloc_hook_installed;
 _Atomic bool rcgc__alloc_hook_every;
 _Atomic size_t rcgc__alloc_sample_mean;
+_Atomic uint64_t rcgc__alloc_sample_generation;
 static _Atomic unsigned long calls_running;
 static pthread_mutex_t set_mutex = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local bool inside_hook __attribute__((tls_model("initial-exec")));
@@ -29,14 +30,13 @@ void rcgc__alloc_hook_set(const struct rcgc__alloc_hook *hook) {
     size_t mean = hook != NULL ? hook->sample_bytes : 0;
     bool every = hook != NULL && mean == 0;
     bool was_every = atomic_load_explicit(&rcgc__alloc_hook_every, memory_order_relaxed);
-    bool was_sampling = atomic_load_explicit(&rcgc__alloc_sample_mean, memory_order_relaxed) != 0;
+    if (mean != 0) /* before the mean: a thread that sees it draws anew */
+        atomic_fetch_add_explicit(&rcgc__alloc_sample_generation, 1, memory_order_relaxed);
     atomic_store_explicit(&rcgc__alloc_hook_installed, hook, memory_order_seq_cst);
     atomic_store_explicit(&rcgc__alloc_hook_every, every, memory_order_relaxed);
     atomic_store_explicit(&rcgc__alloc_sample_mean, mean, memory_order_relaxed);
-    if ((hook != NULL) != (was_every || was_sampling))
-        rcgc__heap_divert_all(hook != NULL);
-    if (mean != 0 || was_sampling)
-        rcgc__heap_arm_sampling(mean != 0);
+    if (every != was_every)
+        rcgc__heap_divert_all(every);
     while (hook == NULL && atomic_load_explicit(&calls_running, memory_order_seq_cst) != 0)
         sched_yield();
     pthread_mutex_unlock(&set_mutex);

@@ -24,7 +24,7 @@ bool rcgc__pool_carve_owner(struct pool *pool) {
         return false;
     /* A page's worth at a time: enough to amortize the slow path, little
      * enough that a barely used class commits one page. */
-    uint32_t batch = (uint32_t)(4096 / pool->block_size);
+    uint32_t batch = (uint32_t)(RCGC_CARVE_BYTES / pool->block_size);
     if (batch == 0)
         batch = 1;
     if (batch > pool->capacity - bumped)
@@ -60,10 +60,11 @@ uint32_t rcgc__pool_collect_remote_owner(struct pool *pool) {
         return 0;
     /* Acquire: pairs with the release CAS in rcgc__pool_push_remote(). */
     struct block *taken = atomic_exchange_explicit(&pool->remote_free, NULL, memory_order_acquire);
-    /* Push each block onto the owner's list: the stack's links are plain,
-     * the owner's may be encoded (free_link). */
+    /* Push each block onto the owner's local list, as the owner's own
+     * frees are (only the slow path refills `free`): the stack's links are
+     * plain, the owner's may be encoded (free_link). */
     uint32_t count = 0;
-    struct block *free = pool->free;
+    struct block *free = pool->local_free;
     while (taken != NULL) {
         struct block *next = block_stack_next(taken);
         free_link(taken, free);
@@ -72,7 +73,7 @@ uint32_t rcgc__pool_collect_remote_owner(struct pool *pool) {
         count++;
     }
     if (count > 0) {
-        pool->free = free;
+        pool->local_free = free;
         uint32_t used = atomic_load_explicit(&pool->used, memory_order_relaxed);
         if (count > used)
             rcgc__fatal("rcgc: pool %p (size class %u, %u B) got %" PRIu32
@@ -88,13 +89,15 @@ void rcgc__alloc_pool_check(const struct pool *pool) {
     uint32_t used = atomic_load_explicit(&pool->used, memory_order_relaxed);
     uint32_t bumped = atomic_load_explicit(&pool->bumped, memory_order_relaxed);
     uint32_t free_count = 0;
-    for (const struct block *b = pool->free; b != NULL; b = free_next(pool, b)) {
-        if (pool_block_index(pool, b) >= bumped)
-            rcgc__fatal("rcgc: pool %p free list holds %p, not a carved block of it",
-                        (const void *)pool, (const void *)b);
-        if (++free_count > pool->capacity)
-            rcgc__fatal("rcgc: pool %p free list loops", (const void *)pool);
-    }
+    const struct block *lists[2] = {pool->free, pool->local_free};
+    for (unsigned l = 0; l < 2; l++)
+        for (const struct block *b = lists[l]; b != NULL; b = free_next(pool, b)) {
+            if (pool_block_index(pool, b) >= bumped)
+                rcgc__fatal("rcgc: pool %p free list holds %p, not a carved block of it",
+                            (const void *)pool, (const void *)b);
+            if (++free_count > pool->capacity)
+                rcgc__fatal("rcgc: pool %p free lists loop", (const void *)pool);
+        }
     if (used + free_count != bumped)
         rcgc__fatal("rcgc: pool %p broken (P1): %" PRIu32 " used + %" PRIu32 " free != %" PRIu32
                     " carved",

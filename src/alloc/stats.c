@@ -14,15 +14,19 @@
 static void add_pool(const struct pool *pool, void *arg) {
     struct rcgc_alloc_stats *out = arg;
     uint32_t used = atomic_load_explicit(&pool->used, memory_order_relaxed);
+    uint64_t slices = (uint64_t)pool->span * RCGC_SLICE_SIZE;
     if (atomic_load_explicit(&pool->kind, memory_order_relaxed) == POOL_LARGE) {
         out->large_blocks++;
         out->large_bytes += pool->block_size;
+        out->bytes_large_pools += slices;
         return;
     }
     struct rcgc_alloc_class_stats *c = &out->classes[pool->size_class];
     c->pools++;
     c->blocks_in_use += used;
     c->blocks_free += pool->capacity - used;
+    out->bytes_small_pools += slices;
+    out->bytes_small_slack += slices - (uint64_t)pool->capacity * pool->block_size;
 }
 
 void rcgc_alloc_stats(struct rcgc_alloc_stats *out) {
@@ -30,7 +34,11 @@ void rcgc_alloc_stats(struct rcgc_alloc_stats *out) {
     rcgc__size_class_init();
     for (unsigned c = 0; c < RCGC_CLASS_COUNT; c++)
         out->classes[c].block_size = rcgc__classes[c].block_size;
-    rcgc__arena_foreach_pool(add_pool, out);
+    struct arena_bytes arena;
+    rcgc__arena_foreach_pool(add_pool, out, &arena);
+    out->bytes_arena_headers = arena.headers;
+    out->bytes_retained = arena.retained;
+    out->bytes_arenas = arena.headers + arena.pools + arena.retained;
     rcgc__arena_counts(&out->arenas, &out->arenas_total);
     rcgc__huge_counts(&out->huge_blocks, &out->huge_bytes);
     struct rcgc_raw_stats raw;
@@ -77,6 +85,12 @@ void rcgc_print_alloc_stats(FILE *stream) {
     print_total(stream, "bytes in huge blocks", stats.huge_bytes);
     print_total(stream, "bytes mapped", stats.bytes_mapped);
     print_total(stream, "bytes committed", stats.bytes_committed);
+    print_total(stream, "bytes committed in arenas", stats.bytes_arenas);
+    print_total(stream, "  in arena headers", stats.bytes_arena_headers);
+    print_total(stream, "  in pools of blocks", stats.bytes_small_pools);
+    print_total(stream, "    in pool tails", stats.bytes_small_slack);
+    print_total(stream, "  in large blocks' slices", stats.bytes_large_pools);
+    print_total(stream, "  in free slices retained", stats.bytes_retained);
     print_total(stream, "pools taken from arenas", stats.pools_taken);
     print_total(stream, "pools released to arenas", stats.pools_released);
     print_total(stream, "pools adopted from exited threads", stats.pools_adopted);

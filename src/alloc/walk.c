@@ -28,7 +28,7 @@ static void walk_pool(const struct pool *pool, void *arg) {
 
 void rcgc__alloc_walk_blocks(void (*visit)(void *block, size_t block_size, void *arg), void *arg) {
     struct walk walk = {visit, arg};
-    rcgc__arena_foreach_pool(walk_pool, &walk);
+    rcgc__arena_foreach_pool(walk_pool, &walk, NULL);
 }
 
 size_t rcgc__alloc_block_size(const void *block) {

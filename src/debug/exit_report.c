@@ -43,6 +43,9 @@ static void print_statistics(FILE *stream) {
     rcgc_print_gc_stats(stream);
     rcgc_print_alloc_stats(stream);
     rcgc_print_raw_stats(stream);
+    rcgc_memory_accounting accounting;
+    if (rcgc_memory_accounting_get(&accounting, 0) == 0)
+        (void)rcgc_print_memory_accounting(stream, &accounting);
 }
 
 static void print_live_sites(FILE *stream) {

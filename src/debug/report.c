@@ -220,21 +220,16 @@ static void write_gc_locked(void) {
 static void write_memory_locked(void) {
     rcgc_process_memory memory = {0};
     (void)rcgc_process_memory_get(&memory, RCGC_MEMORY_USS);
-    struct rcgc_alloc_stats alloc;
-    rcgc_alloc_stats(&alloc);
-    uint64_t small_used = 0, small_free = 0;
-    for (int c = 0; c < RCGC_ALLOC_CLASSES; c++) {
-        small_used += alloc.classes[c].blocks_in_use * alloc.classes[c].block_size;
-        small_free += alloc.classes[c].blocks_free * alloc.classes[c].block_size;
-    }
+    rcgc_memory_accounting rcgc = {0};
+    (void)rcgc_memory_accounting_get(&rcgc, 0);
     fprintf(report,
             ",\"memory\":{\"rss\":%zu,\"rss_anon\":%zu,\"swap\":%zu,\"peak_rss\":%zu,\"uss\":%zu,"
-            "\"pss\":%zu},\"allocator\":{\"small_in_use\":%" PRIu64 ",\"small_free\":%" PRIu64
-            ",\"large\":%" PRIu64 ",\"huge\":%" PRIu64 ",\"mapped\":%" PRIu64
-            ",\"committed\":%" PRIu64 "}",
+            "\"pss\":%zu},\"rcgc\":{\"total\":%zu,\"arenas\":%zu,\"blocks_in_use\":%zu,"
+            "\"blocks_free\":%zu,\"large\":%zu,\"overhead\":%zu,\"retained\":%zu,\"huge\":%zu,"
+            "\"raw\":%zu}",
             memory.rss, memory.rss_anon, memory.swap, memory.peak_rss, memory.uss, memory.pss,
-            small_used, small_free, alloc.large_bytes, alloc.huge_bytes, alloc.bytes_mapped,
-            alloc.bytes_committed);
+            rcgc.total, rcgc.arenas, rcgc.blocks_in_use, rcgc.blocks_free, rcgc.large,
+            rcgc.overhead, rcgc.retained, rcgc.huge, rcgc.raw);
 }
 
 static void write_types_locked(void) {

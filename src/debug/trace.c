@@ -3,11 +3,11 @@
  * records each traced block with its site until the block is freed.
  *
  * Sampling: with sample_bytes = N the allocator samples (alloc_hook.h,
- * "Sampling": a Poisson process over the bytes asked for, as jemalloc and
- * tcmalloc sample) and reports only the sampled allocations. A sampled
- * block of s bytes had chance p = 1 - exp(-s / N) of being sampled: it
- * stands for s / p bytes and 1 / p allocations, which makes the estimates
- * unbiased whatever the mix of sizes.
+ * "Sampling": a Poisson process over the bytes handed out, as jemalloc
+ * and tcmalloc sample) and reports only the sampled allocations. A sampled
+ * block of usable size u had chance p = 1 - exp(-u / N) of being sampled:
+ * its request of s bytes stands for s / p bytes and 1 / p allocations,
+ * which makes the estimates unbiased whatever the mix of sizes.
  *
  * Shared: the state below (atomics; start and stop serialized by
  * control_mutex), the trace table and the sites (trace_internal.h).
@@ -45,7 +45,7 @@ static void on_alloc(void *ptr, size_t size, void *arg) {
         trace.estimated_size = size;
         trace.estimated_count = 1;
     } else { /* the allocator sampled this one */
-        double chance = -expm1(-(double)size / (double)mean);
+        double chance = -expm1(-(double)rcgc_usable_size(ptr) / (double)mean);
         trace.estimated_size = (size_t)((double)size / chance + 0.5);
         trace.estimated_count = (uint32_t)(1.0 / chance + 0.5);
     }

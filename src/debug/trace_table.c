@@ -43,9 +43,11 @@ static void insert_locked(struct stripe *stripe, const struct trace *trace) {
     stripe->used++;
 }
 
-/* Double the slots (at least 256), re-inserting; false on ENOMEM. */
+/* Double the slots (at least 16: a sampled trace holds few blocks, and
+ * 64 stripes of 256 cost a sampled run 640 KiB of page faults before its
+ * first samples), re-inserting; false on ENOMEM. */
 static bool grow_locked(struct stripe *stripe) {
-    size_t capacity = stripe->mask == 0 ? 256 : (stripe->mask + 1) * 2;
+    size_t capacity = stripe->mask == 0 ? 16 : (stripe->mask + 1) * 2;
     struct trace *slots = rcgc_raw_calloc(capacity, sizeof *slots);
     if (slots == NULL)
         return false;

@@ -6,25 +6,47 @@
  */
 #include "raw/raw_internal.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 
-/* PTRDIFF_MAX, not SIZE_MAX: pointer differences inside a larger object
- * would overflow, and no real allocator can serve more anyway. */
-static inline bool size_is_too_large(size_t size) { return size > (size_t)PTRDIFF_MAX; }
+/* Each block starts with its size, so rcgc_raw_stats can say how many
+ * bytes rcgc's own bookkeeping holds without asking the C library (whose
+ * malloc_usable_size librcgc-malloc.so replaces). 16 bytes keep the
+ * pointer handed out aligned for any type, as the C library's is. */
+typedef struct raw_header {
+    _Alignas(max_align_t) size_t size;
+} raw_header;
 
-/* A zero-size request gets one byte, so every call returns a distinct,
- * freeable pointer whatever the C library would do with 0. */
-static inline size_t nonzero(size_t size) { return size == 0 ? 1 : size; }
+static_assert(sizeof(raw_header) == _Alignof(max_align_t), "the header keeps blocks aligned");
+
+/* PTRDIFF_MAX, not SIZE_MAX: pointer differences inside a larger object
+ * would overflow, and no real allocator can serve more anyway. A zero-size
+ * request needs no special case: the header makes every block distinct
+ * and non-empty, whatever the C library does with 0. */
+static inline bool size_is_too_large(size_t size) {
+    return size > (size_t)PTRDIFF_MAX - sizeof(raw_header);
+}
+
+/* @base, fresh from the C library for @size bytes: counted, and the
+ * caller's part of it returned. */
+static inline void *raw_block_counted(raw_header *base, size_t size) {
+    base->size = size;
+    rcgc__raw_count(RAW_COUNTER_mallocs, 1);
+    rcgc__raw_count(RAW_COUNTER_bytes_allocated, (int64_t)size);
+    return base + 1;
+}
+
+static inline raw_header *raw_header_of(void *ptr) { return (raw_header *)ptr - 1; }
 
 void *rcgc_raw_malloc(size_t size) {
     if (RCGC_UNLIKELY(size_is_too_large(size) || rcgc__fault_should_fail(RCGC_FAULT_MALLOC)))
         return rcgc__fail(ENOMEM);
-    void *block = RAW_LIBC_MALLOC(nonzero(size));
-    if (RCGC_UNLIKELY(block == NULL))
+    raw_header *base = RAW_LIBC_MALLOC(sizeof(raw_header) + size);
+    if (RCGC_UNLIKELY(base == NULL))
         return rcgc__fail(ENOMEM);
-    rcgc__raw_count(RAW_COUNTER_mallocs, 1);
-    return block;
+    return raw_block_counted(base, size);
 }
 
 void *rcgc_raw_calloc(size_t count, size_t size) {
@@ -33,11 +55,10 @@ void *rcgc_raw_calloc(size_t count, size_t size) {
         return rcgc__fail(ENOMEM);
     if (RCGC_UNLIKELY(size_is_too_large(total) || rcgc__fault_should_fail(RCGC_FAULT_MALLOC)))
         return rcgc__fail(ENOMEM);
-    void *block = total == 0 ? RAW_LIBC_CALLOC(1, 1) : RAW_LIBC_CALLOC(count, size);
-    if (RCGC_UNLIKELY(block == NULL))
+    raw_header *base = RAW_LIBC_CALLOC(1, sizeof(raw_header) + total);
+    if (RCGC_UNLIKELY(base == NULL))
         return rcgc__fail(ENOMEM);
-    rcgc__raw_count(RAW_COUNTER_mallocs, 1);
-    return block;
+    return raw_block_counted(base, total);
 }
 
 void *rcgc_raw_realloc(void *ptr, size_t size) {
@@ -45,19 +66,20 @@ void *rcgc_raw_realloc(void *ptr, size_t size) {
         return rcgc_raw_malloc(size);
     if (RCGC_UNLIKELY(size_is_too_large(size) || rcgc__fault_should_fail(RCGC_FAULT_MALLOC)))
         return rcgc__fail(ENOMEM);
-    /* realloc(p, 0) may free p and return NULL in C17 (DR 400) and is
-     * undefined in C23; asking for one byte keeps the malloc(0) rule. */
-    void *block = RAW_LIBC_REALLOC(ptr, nonzero(size));
-    if (RCGC_UNLIKELY(block == NULL))
+    size_t old_size = raw_header_of(ptr)->size;
+    raw_header *base = RAW_LIBC_REALLOC(raw_header_of(ptr), sizeof(raw_header) + size);
+    if (RCGC_UNLIKELY(base == NULL))
         return rcgc__fail(ENOMEM);
-    rcgc__raw_count(RAW_COUNTER_mallocs, 1);
     rcgc__raw_count(RAW_COUNTER_frees, 1);
-    return block;
+    rcgc__raw_count(RAW_COUNTER_bytes_allocated, -(int64_t)old_size);
+    return raw_block_counted(base, size);
 }
 
 void rcgc_raw_free(void *ptr) {
     if (ptr == NULL)
         return;
-    RAW_LIBC_FREE(ptr);
+    raw_header *base = raw_header_of(ptr);
+    rcgc__raw_count(RAW_COUNTER_bytes_allocated, -(int64_t)base->size);
+    RAW_LIBC_FREE(base);
     rcgc__raw_count(RAW_COUNTER_frees, 1);
 }
