@@ -375,7 +375,8 @@ static void worker(unsigned index, uint64_t seed, void *arg) {
 static _Atomic uint64_t hooked_allocs, hooked_frees, hook_installs;
 static _Atomic bool toggler_stop; /* set by main once the workers are done */
 
-static void hook_saw_alloc(void *ptr, size_t size, void *arg) {
+static void hook_saw_alloc(void *ptr, size_t size, const void *caller, void *arg) {
+    (void)caller;
     (void)arg;
     if (ptr == NULL || rcgc_usable_size(ptr) < size)
         stress_fail("hook: block %p of %zu B reported with usable size %zu", ptr, size,

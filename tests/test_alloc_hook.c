@@ -53,7 +53,8 @@ static void sleep_ms(long ms) {
     nanosleep(&ts, NULL);
 }
 
-static void note_alloc(void *ptr, size_t size, void *arg) {
+static void note_alloc(void *ptr, size_t size, const void *caller, void *arg) {
+    (void)caller;
     (void)arg;
     if (atomic_load(&seen.slow)) {
         atomic_store(&seen.in_call, true);

@@ -274,9 +274,10 @@ RCGC_API ptrdiff_t rcgc_find_backref_chain(rcgc_object *obj,
  * family. Not seen: objects reused from a type's free list (freelist_max).
  *
  * Cost while tracing every allocation: each allocation and free takes the
- * allocator's slow path and a striped table update; a call stack costs
- * about two microseconds. Sampling: the fast paths stay, and only samples
- * pay (0-3 % at 512 KiB without a stack, up to 9 % with one frame).
+ * allocator's slow path and a striped table update; one frame is free
+ * when the host called rcgc_malloc (or malloc through librcgc-malloc.so)
+ * itself, a deeper stack costs about two microseconds. Sampling: the fast
+ * paths stay, and only samples pay (0-5 % at 512 KiB).
  * Not tracing: nothing.
  */
 

@@ -33,10 +33,11 @@
 
 /* @block, just handed out for @size bytes, reported to the hook if it
  * wants every allocation; every allocation that does not take the fast
- * path ends here. */
-static inline void *reported(void *block, size_t size) {
+ * path ends here. @caller: the return address of the public entry point's
+ * caller when known (alloc_hook.h), else NULL. */
+static inline void *reported(void *block, size_t size, const void *caller) {
     if (rcgc__alloc_is_hooked() && block != NULL)
-        rcgc__alloc_hook_note_alloc(block, size);
+        rcgc__alloc_hook_note_alloc(block, size, caller);
     return block;
 }
 
@@ -50,10 +51,10 @@ static _Thread_local struct {
 
 /* @block, a large or huge block just handed out for @requested bytes:
  * reported when every allocation is, or when it is a sample. */
-static void *large_reported(void *block, size_t requested) {
+static void *large_reported(void *block, size_t requested, const void *caller) {
     size_t mean = atomic_load_explicit(&rcgc__alloc_sample_mean, memory_order_relaxed);
     if (RCGC_LIKELY(mean == 0) || block == NULL)
-        return reported(block, requested);
+        return reported(block, requested, caller);
     uint64_t generation =
         atomic_load_explicit(&rcgc__alloc_sample_generation, memory_order_relaxed);
     if (large_sample.generation != generation) {
@@ -64,36 +65,41 @@ static void *large_reported(void *block, size_t requested) {
     large_sample.left -= usable > (size_t)INT64_MAX ? INT64_MAX : (int64_t)usable;
     if (large_sample.left < 0) {
         large_sample.left = rcgc__alloc_sample_draw(mean);
-        rcgc__alloc_hook_note_alloc(block, requested);
+        rcgc__alloc_hook_note_alloc(block, requested, caller);
     }
     return block;
 }
 
 /* A block of pool size @size_class from the thread's heap (or, when it is
  * a sample, the sampling pools), reported as it should be. */
-static void *pool_malloc_slow(unsigned size_class, size_t requested) {
+static void *pool_malloc_slow(unsigned size_class, size_t requested, const void *caller) {
     bool sampled = false;
     void *block = rcgc__heap_malloc_slow(size_class, &sampled);
     if (block == NULL)
         return NULL;
     FILL_FRESH(block, rcgc__classes[size_class].block_size);
     if (sampled) {
-        rcgc__alloc_hook_note_alloc(block, requested);
+        rcgc__alloc_hook_note_alloc(block, requested, caller);
         return block;
     }
-    return reported(block, requested);
+    return reported(block, requested, caller);
 }
 
 /* The slow half of rcgc_malloc(@size); a hook is told @requested, which
- * differs from @size only for rcgc_aligned_alloc's power-of-two blocks. */
+ * differs from @size only for rcgc_aligned_alloc's power-of-two blocks.
+ * rcgc_malloc reaches it by a tail call, and librcgc-malloc.so's malloc
+ * reaches rcgc_malloc by one, so its return address is usually the host's
+ * call site: a tracer keeping one frame needs no unwinding (a call from
+ * inside rcgc gives an address inside rcgc, which the tracer rejects). */
 RCGC_NOINLINE static void *malloc_slow(size_t size, unsigned size_class, size_t requested) {
+    const void *caller = __builtin_return_address(0);
     if (size <= RCGC_POOL_BLOCK_MAX)
-        return pool_malloc_slow(size_class, requested);
+        return pool_malloc_slow(size_class, requested, caller);
     if (RCGC_UNLIKELY(size > (size_t)PTRDIFF_MAX))
         return rcgc__fail(ENOMEM);
     if (size <= RCGC_LARGE_MAX)
-        return large_reported(rcgc__large_malloc(size, 0, false), requested);
-    return large_reported(rcgc__huge_malloc(size, 0), requested);
+        return large_reported(rcgc__large_malloc(size, 0, false), requested, caller);
+    return large_reported(rcgc__huge_malloc(size, 0), requested, caller);
 }
 
 void *rcgc_malloc(size_t size) {
@@ -201,7 +207,7 @@ void rcgc_free(void *ptr) {
 /* Out of line, so that keeping @total for the hook across the call does
  * not make rcgc_calloc save registers on its every path. */
 RCGC_NOINLINE static void *calloc_large(size_t total) {
-    return large_reported(rcgc__large_malloc(total, 0, true), total);
+    return large_reported(rcgc__large_malloc(total, 0, true), total, NULL);
 }
 
 void *rcgc_calloc(size_t count, size_t size) {
@@ -277,8 +283,9 @@ void *rcgc_aligned_alloc(size_t alignment, size_t size) {
         return rcgc_malloc(pow2);
     }
     if (size <= RCGC_LARGE_MAX && alignment <= RCGC_LARGE_MAX)
-        return large_reported(rcgc__large_malloc(size == 0 ? 1 : size, alignment, false), size);
-    return large_reported(rcgc__huge_malloc(size, alignment), size);
+        return large_reported(rcgc__large_malloc(size == 0 ? 1 : size, alignment, false), size,
+                              NULL);
+    return large_reported(rcgc__huge_malloc(size, alignment), size, NULL);
 }
 
 size_t rcgc_usable_size(const void *ptr) {

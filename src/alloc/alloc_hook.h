@@ -46,8 +46,12 @@
 
 struct rcgc__alloc_hook {
     /* @ptr was handed out for a request of @size bytes (sampling: a
-     * sampled one). */
-    void (*on_alloc)(void *ptr, size_t size, void *arg);
+     * sampled one). @caller: the return address into the code that called
+     * the allocator, when the allocator knows it (its public entry reached
+     * the slow path by a tail call, as rcgc_malloc and librcgc-malloc.so's
+     * malloc do), else NULL; the hook must check it is not inside rcgc
+     * (then it is an rcgc function's caller, not the host's). */
+    void (*on_alloc)(void *ptr, size_t size, const void *caller, void *arg);
     /* @ptr, a live block, is about to be freed (sampling: a sampled,
      * large or huge one; the hook ignores blocks it does not know). */
     void (*on_free)(void *ptr, void *arg);

@@ -515,7 +515,7 @@ struct rcgc__alloc_hook;
 extern const struct rcgc__alloc_hook *_Atomic rcgc__alloc_hook_installed;
 extern _Atomic bool rcgc__alloc_hook_every;
 extern _Atomic size_t rcgc__alloc_sample_mean;
-void rcgc__alloc_hook_note_alloc(void *ptr, size_t size);
+void rcgc__alloc_hook_note_alloc(void *ptr, size_t size, const void *caller);
 void rcgc__alloc_hook_note_free(void *ptr);
 /* A fresh countdown for this thread: an exponential draw of mean @mean. */
 int64_t rcgc__alloc_sample_draw(size_t mean);

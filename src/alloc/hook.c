@@ -88,12 +88,12 @@ static void hook_leave(void) {
     atomic_fetch_sub_explicit(&calls_running, 1, memory_order_release);
 }
 
-void rcgc__alloc_hook_note_alloc(void *ptr, size_t size) {
+void rcgc__alloc_hook_note_alloc(void *ptr, size_t size, const void *caller) {
     const struct rcgc__alloc_hook *hook = hook_enter();
     if (hook == NULL)
         return;
     if (hook->on_alloc != NULL)
-        hook->on_alloc(ptr, size, hook->arg);
+        hook->on_alloc(ptr, size, caller, hook->arg);
     hook_leave();
 }
 

@@ -37,7 +37,7 @@ static void count_traced(ptrdiff_t change) {
     }
 }
 
-static void on_alloc(void *ptr, size_t size, void *arg) {
+static void on_alloc(void *ptr, size_t size, const void *caller, void *arg) {
     (void)arg;
     size_t mean = active.sample_bytes;
     struct trace trace = {.block = (uintptr_t)ptr, .size = size};
@@ -50,7 +50,7 @@ static void on_alloc(void *ptr, size_t size, void *arg) {
         trace.estimated_count = (uint32_t)(1.0 / chance + 0.5);
     }
     struct trace_site site;
-    rcgc__trace_site_capture(&site, active.frames);
+    rcgc__trace_site_capture(&site, active.frames, caller);
     trace.site = rcgc__trace_site_intern(&site);
     if (trace.site == UINT32_MAX || !rcgc__trace_table_add(&trace))
         return; /* out of memory: the block goes untraced */

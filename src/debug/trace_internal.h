@@ -41,8 +41,10 @@ struct trace_site {
 const struct trace_site *rcgc__trace_site_hint(void);
 
 /* Fill @site for an allocation made now on this thread: its hint (if any)
- * and @frames frames of its call stack, rcgc's own left out. */
-void rcgc__trace_site_capture(struct trace_site *site, unsigned frames);
+ * and @frames frames of its call stack, rcgc's own left out; @caller, the
+ * allocator's caller when it knows it (alloc_hook.h), or NULL, saves the
+ * unwinding when one frame is wanted. */
+void rcgc__trace_site_capture(struct trace_site *site, unsigned frames, const void *caller);
 
 /* The index of a site equal to @site, interned if new (T1); UINT32_MAX
  * when out of memory. Any thread. */

@@ -108,7 +108,7 @@ static void locate_own_code(void) {
 #define STACK_DEPTH_MAX 64
 #define TRACER_FRAMES 2 /* this function and the hook that called it */
 
-void rcgc__trace_site_capture(struct trace_site *site, unsigned frames) {
+void rcgc__trace_site_capture(struct trace_site *site, unsigned frames, const void *caller) {
     const struct trace_site *hint = site_hint;
     *site = (struct trace_site){0};
     if (hint != NULL) {
@@ -118,6 +118,13 @@ void rcgc__trace_site_capture(struct trace_site *site, unsigned frames) {
     if (frames == 0)
         return;
     pthread_once(&own_code_once, locate_own_code);
+    /* One frame, and the allocator knows its caller: no unwinding. Only
+     * when rcgc's own code can be told apart (a shared object). */
+    if (frames == 1 && caller != NULL && own_code_end != 0 &&
+        ((uintptr_t)caller < own_code_start || (uintptr_t)caller >= own_code_end)) {
+        site->frames[site->frame_count++] = (void *)(uintptr_t)caller;
+        return;
+    }
     void *stack[STACK_DEPTH_MAX];
     int depth = backtrace(stack, STACK_DEPTH_MAX);
     int first = TRACER_FRAMES;
