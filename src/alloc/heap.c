@@ -448,6 +448,18 @@ static void *malloc_from(struct heap *heap, unsigned size_class, bool adopt) {
  * fast path holds when sampling starts, and a list that becomes current
  * because rcgc_heap_collect(true) released the current pool. */
 
+/* Put the list @rest (whose tail is unknown) in front of @pool's
+ * local_free. */
+static void local_free_prepend(struct pool *pool, struct block *rest) {
+    if (pool->local_free != NULL) {
+        struct block *tail = rest;
+        for (struct block *next; (next = free_next(pool, tail)) != NULL;)
+            tail = next;
+        free_link(tail, pool->local_free);
+    }
+    pool->local_free = rest;
+}
+
 /* Let the fast path hand out at most @bytes of @pool's blocks; returns
  * how many blocks it will. The rest of `free` moves to the front of
  * local_free. */
@@ -460,32 +472,19 @@ static uint64_t pool_limit_free_owner(struct pool *pool, uint64_t bytes) {
         if (on_free * pool->block_size <= bytes)
             return on_free;
     }
-    uint64_t most = bytes / pool->block_size;
-    uint64_t kept = 0;
-    struct block *rest = pool->free;
-    if (most > 0 && rest != NULL) {
-        struct block *last = rest;
-        for (kept = 1; kept < most; kept++) {
-            struct block *next = free_next(pool, last);
-            if (next == NULL)
-                return kept;
-            last = next;
-        }
-        rest = free_next(pool, last);
-        if (rest == NULL)
-            return kept;
+    uint64_t most = bytes / pool->block_size, kept = 0;
+    struct block *last = NULL, *rest = pool->free;
+    for (; kept < most && rest != NULL; kept++) {
+        last = rest;
+        rest = free_next(pool, rest);
+    }
+    if (rest == NULL) /* the whole list comes before the sample */
+        return kept;
+    if (last != NULL)
         free_link(last, NULL);
-    } else {
+    else
         pool->free = NULL;
-    }
-    if (rest != NULL && pool->local_free != NULL) {
-        struct block *tail = rest;
-        for (struct block *next; (next = free_next(pool, tail)) != NULL;)
-            tail = next;
-        free_link(tail, pool->local_free);
-    }
-    if (rest != NULL)
-        pool->local_free = rest;
+    local_free_prepend(pool, rest);
     return kept;
 }
 
