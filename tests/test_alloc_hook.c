@@ -8,6 +8,9 @@
  * A sampling hook sees about one allocation per sample_bytes asked for, on
  * every thread, and the frees of exactly those.
  *
+ * Block tags: a word per block for the hook, made on demand and freed with
+ * the pool or all at once.
+ *
  * The hook under test keeps the live pointers it was told about in a small
  * table under a mutex, so each test can check that what was reported
  * allocated was reported freed, exactly once.
@@ -357,6 +360,68 @@ static void sampling_counts_blocks_reused_through_the_fast_path(void **state) {
     pthread_mutex_unlock(&seen.mutex);
 }
 
+/* ----------------------------------------------------------- Block tags */
+
+struct tag_seen {
+    void *blocks[3];
+    uint64_t tags[3];
+    int visits, others;
+};
+
+static void note_tag(const void *block, uint64_t tag, void *arg) {
+    struct tag_seen *tag_seen = arg;
+    for (int i = 0; i < 3; i++)
+        if (block == tag_seen->blocks[i]) {
+            tag_seen->tags[i] = tag;
+            tag_seen->visits++;
+            return;
+        }
+    tag_seen->others++;
+}
+
+static uint64_t raw_bytes(void) {
+    struct rcgc_raw_stats stats;
+    rcgc_raw_stats(&stats);
+    return stats.bytes_allocated;
+}
+
+/* One word per pool or large block, zero until stored into, made only on
+ * demand, listed by the walk, none for huge blocks; freed with the pool
+ * and by the drop. */
+static void block_tags_are_a_word_per_block(void **state) {
+    (void)state;
+    uint64_t raw_before = raw_bytes();
+    struct tag_seen tag_seen = {.blocks = {rcgc_malloc(48), rcgc_malloc(48), rcgc_malloc(300000)}};
+    void *huge = rcgc_malloc((size_t)40 << 20);
+    assert_null(rcgc__alloc_hook_tag(tag_seen.blocks[2], false)); /* not made yet */
+    for (int i = 0; i < 3; i++) {
+        _Atomic uint64_t *tag = rcgc__alloc_hook_tag(tag_seen.blocks[i], true);
+        assert_non_null(tag);
+        assert_int_equal(atomic_load(tag), 0);
+        assert_ptr_equal(rcgc__alloc_hook_tag(tag_seen.blocks[i], false), tag);
+        atomic_store(tag, (uint64_t)0x100 + (uint64_t)i);
+    }
+    assert_ptr_not_equal(rcgc__alloc_hook_tag(tag_seen.blocks[0], false),
+                         rcgc__alloc_hook_tag(tag_seen.blocks[1], false));
+    assert_null(rcgc__alloc_hook_tag(huge, true));
+    assert_true(raw_bytes() > raw_before);
+    rcgc__alloc_hook_tags_foreach(note_tag, &tag_seen);
+    assert_int_equal(tag_seen.visits, 3);
+    assert_int_equal(tag_seen.others, 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(tag_seen.tags[i], 0x100 + i);
+    /* The large block's pool goes back to its arena with its tags. */
+    uint64_t raw_with_tags = raw_bytes();
+    rcgc_free(tag_seen.blocks[2]);
+    assert_true(raw_bytes() < raw_with_tags);
+    rcgc__alloc_hook_tags_drop();
+    assert_null(rcgc__alloc_hook_tag(tag_seen.blocks[0], false));
+    assert_int_equal(raw_bytes(), raw_before);
+    rcgc_free(tag_seen.blocks[0]);
+    rcgc_free(tag_seen.blocks[1]);
+    rcgc_free(huge);
+}
+
 int main(void) {
 #define HOOK_TEST(name) cmocka_unit_test_setup_teardown(name, reset, unhook)
     const struct CMUnitTest tests[] = {
@@ -369,6 +434,7 @@ int main(void) {
         HOOK_TEST(fork_child_can_remove_and_install_the_hook),
         HOOK_TEST(sampling_sees_a_share_and_the_frees_of_that_share),
         HOOK_TEST(sampling_counts_blocks_reused_through_the_fast_path),
+        HOOK_TEST(block_tags_are_a_word_per_block),
     };
 #undef HOOK_TEST
     return cmocka_run_group_tests_name("alloc_hook", tests, NULL, NULL);

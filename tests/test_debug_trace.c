@@ -262,6 +262,68 @@ static void sampled_estimates_are_near_the_truth(void **state) {
     assert_int_equal(current, 0);
 }
 
+/* A block traced in one trace and freed after it stopped leaves nothing
+ * behind: a later trace neither counts its slot's next block nor sees it
+ * in a snapshot. */
+static void a_new_trace_forgets_the_last_ones_blocks(void **state) {
+    (void)state;
+    enum { COUNT = 64 };
+    void *blocks[COUNT];
+    assert_int_equal(rcgc_trace_start(NULL), 0);
+    for (int i = 0; i < COUNT; i++)
+        blocks[i] = rcgc_malloc(80);
+    rcgc_trace_stop();
+    for (int i = 0; i < COUNT; i++) /* untraced frees of traced blocks */
+        rcgc_free(blocks[i]);
+    for (int i = 0; i < COUNT; i++) /* the same slots again, untraced */
+        blocks[i] = rcgc_malloc(80);
+    assert_int_equal(rcgc_trace_start(NULL), 0);
+    rcgc_snapshot *snapshot = rcgc_trace_snapshot();
+    assert_non_null(snapshot);
+    rcgc_trace_stat stats[LIMIT];
+    assert_int_equal(rcgc_snapshot_statistics(snapshot, RCGC_TRACE_BY_LINE, stats, LIMIT), 0);
+    rcgc_snapshot_free(snapshot);
+    for (int i = 0; i < COUNT; i++)
+        rcgc_free(blocks[i]);
+    size_t current, peak;
+    rcgc_trace_get_memory(&current, &peak);
+    assert_int_equal(current, 0);
+    assert_int_equal(peak, 0);
+}
+
+/* Blocks of every kind are traced: pool, large (whole slices) and huge
+ * (a mapping of their own, above 32 MiB). */
+static void blocks_of_every_size_are_traced(void **state) {
+    (void)state;
+    static const size_t sizes[] = {24, 3000, 100000, 1 << 20, (size_t)40 << 20};
+    enum { KINDS = sizeof sizes / sizeof sizes[0] };
+    void *blocks[KINDS];
+    int lines[KINDS];
+    assert_int_equal(rcgc_trace_start(NULL), 0);
+    size_t total = 0;
+    for (int i = 0; i < KINDS; i++) {
+        lines[i] = __LINE__ + 1;
+        blocks[i] = rcgc_malloc(sizes[i]);
+        assert_non_null(blocks[i]);
+        total += sizes[i];
+    }
+    size_t current;
+    rcgc_trace_get_memory(&current, NULL);
+    assert_int_equal(current, total);
+    rcgc_snapshot *snapshot = rcgc_trace_snapshot();
+    assert_non_null(snapshot);
+    rcgc_trace_stat stats[LIMIT];
+    ptrdiff_t groups = rcgc_snapshot_statistics(snapshot, RCGC_TRACE_BY_LINE, stats, LIMIT);
+    assert_int_equal(groups, 1); /* one line in the loop */
+    assert_int_equal(at_line(stats, groups, lines[0])->size, total);
+    assert_int_equal(at_line(stats, groups, lines[0])->count, KINDS);
+    rcgc_snapshot_free(snapshot);
+    for (int i = 0; i < KINDS; i++)
+        rcgc_free(blocks[i]);
+    rcgc_trace_get_memory(&current, NULL);
+    assert_int_equal(current, 0);
+}
+
 /* --------------------------------------------------------------- Threads */
 
 enum { PER_THREAD = 20000 };
@@ -359,6 +421,8 @@ int main(void) {
         TRACE_TEST(compare_shows_what_changed),
         TRACE_TEST(frames_start_at_the_hosts_call),
         TRACE_TEST(sampled_estimates_are_near_the_truth),
+        TRACE_TEST(a_new_trace_forgets_the_last_ones_blocks),
+        TRACE_TEST(blocks_of_every_size_are_traced),
         TRACE_TEST(threads_trace_together),
         TRACE_TEST(misuse_is_refused),
         TRACE_TEST(prints_as_tracemalloc_does),

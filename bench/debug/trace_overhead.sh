@@ -9,9 +9,10 @@
 #   build_dir  default build/release (run from the source tree's top)
 #   runs       default 5
 # Prints one markdown table: each benchmark's own figure (ns per operation
-# or node, ms for py_churn; single-threaded, so close to CPU time on a
-# quiet machine), median and quartiles, and the ratio to the same
-# workload untraced.
+# or node, ms for py_churn; wall time, close to CPU time on a quiet
+# machine but for the 2-thread rows; CPU time for the CPython loop),
+# median and quartiles, the ratio to the same workload untraced and the
+# difference.
 # Takes about 10 minutes on the 2-core VM; keep the machine quiet.
 set -u -o pipefail
 
@@ -37,6 +38,7 @@ mix_long="$bin/malloc_mix --live 10000 --ops 20000000"
 mix="$bin/malloc_mix --live 10000 --ops 2000000"
 trees_long="$bin/binary_trees --threads 1 --depth 18"
 trees="$bin/binary_trees --threads 1 --depth 15"
+trees2="$bin/binary_trees --threads 2 --depth 15"
 gcbench_long="$bin/gc_trees --depth 16 --runs 1 --python none"
 gcbench="$bin/gc_trees --depth 14 --runs 1 --python none"
 sampled0="RCGC_TRACE=1 RCGC_TRACE_SAMPLE_KIB=512 RCGC_TRACE_FRAMES=0"
@@ -65,6 +67,10 @@ configs=(
     "gc_trees: GCBench on rcgc objects, depth 14 (ns/node)|off|$gcbench"
     "gc_trees: GCBench on rcgc objects, depth 14 (ns/node)|exact, no frames|$exact0 $gcbench"
     "gc_trees: GCBench on rcgc objects, depth 14 (ns/node)|exact, 1 frame|$exact1 $gcbench"
+    "binary_trees, 2 threads, depth 15 (ns/node)|off|LD_PRELOAD=$lib $trees2"
+    "binary_trees, 2 threads, depth 15 (ns/node)|exact, no frames|LD_PRELOAD=$lib $exact0 $trees2"
+    "CPython: one allocation and free per iteration (ns/iteration)|off|$python bench/debug/py_alloc_loop.py"
+    "CPython: one allocation and free per iteration (ns/iteration)|tracemalloc, 1 frame|$python -X tracemalloc=1 bench/debug/py_alloc_loop.py"
     "CPython: py_churn.py (ms)|off|$python bench/alloc/py_churn.py"
     "CPython: py_churn.py (ms)|tracemalloc, 1 frame|$python -X tracemalloc=1 bench/alloc/py_churn.py"
     "CPython: GCBench gc_trees.py, depth 14 (ns/node)|off|$python bench/gc/gc_trees.py --depth 14 --runs 1"
@@ -90,15 +96,20 @@ stats() {
         printf "%.1f %.1f %.1f", v[int((NR + 1) / 2)], v[int((NR + 3) / 4)], v[NR - int((NR - 1) / 4)] }'
 }
 
-echo "| workload (figure) | tracing | median (p25-p75) | vs untraced |"
-echo "| --- | --- | --- | --- |"
+# "added": the traced median less the untraced one, in the figure's unit;
+# for malloc_mix (one free and one malloc per op) and the CPython loop
+# (one allocation and one free per iteration) that is what tracing adds to
+# each traced allocation with its free.
+echo "| workload (figure) | tracing | median (p25-p75) | vs untraced | added |"
+echo "| --- | --- | --- | --- | --- |"
 base=""
 for i in "${!configs[@]}"; do
     IFS='|' read -r name mode _ <<<"${configs[$i]}"
     read -r median p25 p75 <<<"$(stats "$out/$i")"
     [ "$mode" = off ] && base=$median
     ratio=$(awk -v m="$median" -v b="$base" 'BEGIN { printf "%.2fx", m / b }')
-    echo "| $name | $mode | $median ($p25-$p75) | $ratio |"
+    added=$(awk -v m="$median" -v b="$base" 'BEGIN { printf "%+.1f", m - b }')
+    echo "| $name | $mode | $median ($p25-$p75) | $ratio | $added |"
 done
 echo
 echo "reproduce: bench/debug/trace_overhead.sh $build $runs"

@@ -274,7 +274,8 @@ RCGC_API ptrdiff_t rcgc_find_backref_chain(rcgc_object *obj,
  * family. Not seen: objects reused from a type's free list (freelist_max).
  *
  * Cost while tracing every allocation: each allocation and free takes the
- * allocator's slow path and a striped table update; one frame is free
+ * allocator's slow path and stores its record in a word the allocator
+ * keeps beside the block (no lock, no shared table); one frame is free
  * when the host called rcgc_malloc (or malloc through librcgc-malloc.so)
  * itself, a deeper stack costs about two microseconds. Sampling: the fast
  * paths stay, and only samples pay (0-5 % at 512 KiB).
@@ -325,7 +326,9 @@ RCGC_API bool rcgc_trace_is_tracing(void);
  * rcgc_trace_get_memory - The bytes of traced blocks alive now, and the
  * most there were since tracing started or rcgc_trace_reset_peak
  * (tracemalloc.get_traced_memory); estimates when sampling. Either pointer
- * may be NULL.
+ * may be NULL. Exact while one thread allocates; with several, each thread
+ * adds its changes in once they pass 64 KiB (or at its exit, or when it
+ * calls this), so both figures may be off by that much per thread running.
  */
 RCGC_API void rcgc_trace_get_memory(size_t *current, size_t *peak);
 
@@ -339,8 +342,8 @@ typedef struct rcgc_snapshot rcgc_snapshot;
  * rcgc_trace_snapshot - What is traced now (tracemalloc.take_snapshot).
  * Returns the snapshot, to be freed with rcgc_snapshot_free, or NULL with
  * errno = ENOMEM, or EINVAL when not tracing. Thread safety: any thread;
- * allocations on other threads go on (each stripe of the table is copied
- * under its lock).
+ * allocations on other threads go on (blocks allocated or freed while it
+ * is taken may be in it or not).
  */
 RCGC_API rcgc_snapshot *rcgc_trace_snapshot(void);
 RCGC_API void rcgc_snapshot_free(rcgc_snapshot *snapshot);

@@ -42,7 +42,10 @@
 #ifndef RCGC_ALLOC_HOOK_H
 #define RCGC_ALLOC_HOOK_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct rcgc__alloc_hook {
     /* @ptr was handed out for a request of @size bytes (sampling: a
@@ -60,6 +63,38 @@ struct rcgc__alloc_hook {
      * bytes handed out (usable sizes), on average. */
     size_t sample_bytes;
 };
+
+/* ------------------------------------------------------------ Block tags
+ *
+ * One 64-bit word per block in an arena (pool and large blocks), kept
+ * beside its pool, for the hook to remember what it learnt of the block:
+ * 0 until the hook stores into it. A tracer keeps its record of a block
+ * there instead of in a table of its own, which would be shared by every
+ * thread and touched at a random place by every call. The allocator
+ * neither reads nor clears tags: the hook clears a tag when the block is
+ * freed, and rcgc__alloc_hook_tags_drop forgets all of them. A pool's
+ * tags are made by the first call that asks for one of its blocks' (a
+ * pool's capacity in words, rcgc_raw memory) and freed with the pool.
+ * Huge blocks (one mapping each) have none. The word is atomic: a thread
+ * stores into it while allocating or freeing the block, and a walk reads
+ * it from another thread. */
+
+/* The tag of @block, a live block handed out by rcgc; when its pool has
+ * no tags yet, made (@create; NULL on ENOMEM) or NULL. NULL for huge
+ * blocks. Only from inside the hook, where the block cannot be freed. */
+_Atomic uint64_t *rcgc__alloc_hook_tag(const void *block, bool create);
+
+/* Call @visit(@block, @tag, @arg) for every nonzero tag. Runs under the
+ * arena mutex: @visit must not allocate or free rcgc memory (raw memory is
+ * fine). Tags that change meanwhile may be seen before or after. */
+void rcgc__alloc_hook_tags_foreach(void (*visit)(const void *block, uint64_t tag, void *arg),
+                                   void *arg);
+
+/* Free every pool's tags; only once no hook call runs (after
+ * rcgc__alloc_hook_set(NULL) returned). */
+void rcgc__alloc_hook_tags_drop(void);
+
+/* ---------------------------------------------------------------- Install */
 
 /* Install @hook, or remove the installed one with NULL; one hook at a
  * time. @hook must stay valid until it is removed. Returns once every

@@ -24,6 +24,10 @@
  *       returned to its arena (owner path) or is abandoned (then adopted and
  *       released by the next adopter)
  *   P3  a pool's size class does not change while it is in use
+ *   P4  a pool's hook tags, when it has them, are `capacity` words made by
+ *       a hook call on one of its live blocks and freed, under arena_mutex,
+ *       only with its slices or once no hook call runs; so a tag is never
+ *       read or written after its array is gone
  *   A1  a slice is marked used in its arena's slice map exactly when it
  *       belongs to a pool in use (small, large) or to the arena header
  *   A2  a free slice is committed or decommitted as its commit bit says
@@ -273,6 +277,8 @@ struct pool {
     struct pool *next, *prev;                         /* owner's lists, or arena_mutex */
     uint32_t capacity;                                /* blocks; slow paths only */
     uint32_t span;                                    /* slices */
+    /* The hook's block tags (alloc_hook.h, P4), NULL until it stores one. */
+    _Atomic(_Atomic uint64_t *) hook_tags;
 };
 
 static_assert(sizeof(struct pool) == 128, "a pool descriptor is two cache lines");
@@ -525,6 +531,10 @@ int64_t rcgc__alloc_sample_draw(size_t mean);
 void rcgc__alloc_hook_fork_prepare(void);
 void rcgc__alloc_hook_fork_parent(void);
 void rcgc__alloc_hook_fork_child(void);
+
+/* Free @pool's block tags, as its slices go back to the arena (P4).
+ * arena_mutex held. */
+void rcgc__pool_drop_hook_tags_locked(struct pool *pool);
 
 /* Whether every allocation and free is reported. */
 static inline bool rcgc__alloc_is_hooked(void) {

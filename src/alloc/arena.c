@@ -263,6 +263,7 @@ static struct pool *take_locked(uint32_t span, uint32_t align_slices,
     pool_slices_in_use += span;
 
     struct pool *pool = &arena->pools[at];
+    assert(atomic_load_explicit(&pool->hook_tags, memory_order_relaxed) == NULL); /* P4 */
     pool->span = span;
     pool->back = 0;
     /* Eagerly decommitted or never-touched pages read as zero; lazily
@@ -315,6 +316,7 @@ void rcgc__arena_give_back(struct pool *pool) {
      * free is caught here. */
     RCGC_ASAN_POISON(pool->start, (size_t)span * RCGC_SLICE_SIZE);
     rcgc__arena_lock();
+    rcgc__pool_drop_hook_tags_locked(pool);
     for (uint32_t i = 0; i < span; i++) {
         pool[i].back = 0;
         atomic_store_explicit(&pool[i].kind, POOL_FREE, memory_order_relaxed);

@@ -2,12 +2,14 @@
  * removing it, and the calls into it from the slow paths.
  *
  * Shared: the installed hook (an atomic pointer) and the number of calls
- * into it running now (an atomic count). A call counts itself before it
- * loads the hook; removal clears the hook before it reads the count; both
- * sides seq_cst, so either the call sees no hook, or removal sees the call
- * and waits for it (Dekker).
+ * into it running now, counted in stripes of a cache line each so that
+ * threads calling the hook at once do not write one line (a thread keeps
+ * to one stripe). A call counts itself in its stripe before it loads the
+ * hook; removal clears the hook before it reads the stripes; both sides
+ * seq_cst, so either the call sees no hook, or removal sees the call and
+ * waits for it (Dekker).
  * Owned by one thread: its guard against reporting the hook's own
- * allocations, and its sampling draws' random state.
+ * allocations, its stripe, and its sampling draws' random state.
  */
 #include "alloc/alloc_hook.h"
 #include "alloc/alloc_internal.h"
@@ -21,9 +23,29 @@ const struct rcgc__alloc_hook *_Atomic rcgc__alloc_hook_installed;
 _Atomic bool rcgc__alloc_hook_every;
 _Atomic size_t rcgc__alloc_sample_mean;
 _Atomic uint64_t rcgc__alloc_sample_generation;
-static _Atomic unsigned long calls_running;
 static pthread_mutex_t set_mutex = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local bool inside_hook __attribute__((tls_model("initial-exec")));
+
+#define CALL_STRIPES 16
+
+static struct { _Alignas(64) _Atomic unsigned long running; } calls[CALL_STRIPES];
+static _Atomic unsigned stripes_handed_out;
+static _Thread_local unsigned my_stripe __attribute__((tls_model("initial-exec"))); /* + 1 */
+
+static _Atomic unsigned long *my_calls(void) {
+    if (RCGC_UNLIKELY(my_stripe == 0)) {
+        unsigned taken = atomic_fetch_add_explicit(&stripes_handed_out, 1, memory_order_relaxed);
+        my_stripe = taken % CALL_STRIPES + 1;
+    }
+    return &calls[my_stripe - 1].running;
+}
+
+static bool calls_running(void) {
+    for (unsigned i = 0; i < CALL_STRIPES; i++)
+        if (atomic_load_explicit(&calls[i].running, memory_order_seq_cst) != 0)
+            return true;
+    return false;
+}
 
 void rcgc__alloc_hook_set(const struct rcgc__alloc_hook *hook) {
     pthread_mutex_lock(&set_mutex);
@@ -37,7 +59,7 @@ void rcgc__alloc_hook_set(const struct rcgc__alloc_hook *hook) {
     atomic_store_explicit(&rcgc__alloc_sample_mean, mean, memory_order_relaxed);
     if (every != was_every)
         rcgc__heap_divert_all(every);
-    while (hook == NULL && atomic_load_explicit(&calls_running, memory_order_seq_cst) != 0)
+    while (hook == NULL && calls_running())
         sched_yield();
     pthread_mutex_unlock(&set_mutex);
 }
@@ -72,11 +94,12 @@ int64_t rcgc__alloc_sample_draw(size_t mean) {
 static const struct rcgc__alloc_hook *hook_enter(void) {
     if (inside_hook)
         return NULL;
-    atomic_fetch_add_explicit(&calls_running, 1, memory_order_seq_cst);
+    _Atomic unsigned long *running = my_calls();
+    atomic_fetch_add_explicit(running, 1, memory_order_seq_cst);
     const struct rcgc__alloc_hook *hook =
         atomic_load_explicit(&rcgc__alloc_hook_installed, memory_order_seq_cst);
     if (hook == NULL) {
-        atomic_fetch_sub_explicit(&calls_running, 1, memory_order_release);
+        atomic_fetch_sub_explicit(running, 1, memory_order_release);
         return NULL;
     }
     inside_hook = true;
@@ -85,7 +108,7 @@ static const struct rcgc__alloc_hook *hook_enter(void) {
 
 static void hook_leave(void) {
     inside_hook = false;
-    atomic_fetch_sub_explicit(&calls_running, 1, memory_order_release);
+    atomic_fetch_sub_explicit(my_calls(), 1, memory_order_release);
 }
 
 void rcgc__alloc_hook_note_alloc(void *ptr, size_t size, const void *caller) {
@@ -111,6 +134,9 @@ void rcgc__alloc_hook_fork_prepare(void) { pthread_mutex_lock(&set_mutex); }
 void rcgc__alloc_hook_fork_parent(void) { pthread_mutex_unlock(&set_mutex); }
 
 void rcgc__alloc_hook_fork_child(void) {
-    atomic_store_explicit(&calls_running, inside_hook ? 1 : 0, memory_order_relaxed);
+    for (unsigned i = 0; i < CALL_STRIPES; i++)
+        atomic_store_explicit(&calls[i].running, 0, memory_order_relaxed);
+    if (inside_hook)
+        atomic_store_explicit(my_calls(), 1, memory_order_relaxed);
     pthread_mutex_unlock(&set_mutex);
 }

@@ -7,8 +7,7 @@
  * site reduced to its key, sorted, equal neighbours summed.
  *
  * Owned by the caller: snapshots and everything made from them. Shared:
- * the trace table, read a stripe at a time under its lock, and the sites
- * (T1).
+ * the traces, read through rcgc__trace_foreach, and the sites (T1).
  */
 #include "debug/pointer_index.h"
 #include "debug/trace_internal.h"
@@ -80,7 +79,7 @@ rcgc_snapshot *rcgc_trace_snapshot(void) {
         errno = ENOMEM;
         return NULL;
     }
-    rcgc__trace_table_foreach(take_trace, &taking);
+    rcgc__trace_foreach(take_trace, &taking);
     pointer_index_free(&taking.by_site);
     if (taking.failed) {
         rcgc_snapshot_free(taking.snapshot);

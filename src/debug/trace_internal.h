@@ -2,9 +2,10 @@
  * "Allocation tracing"): the sites allocations are grouped by, the table
  * of traced blocks, and what a snapshot copies out of them.
  *
- *   trace.c        start/stop, the allocation hook, sampling, the counters
+ *   trace.c        start/stop, the allocation hook, sampling, the counters,
+ *                  traces kept in the allocator's block tags
  *   trace_sites.c  sites: file:line from RCGC_TRACE_SITES, call stacks
- *   trace_table.c  traced blocks by address, striped
+ *   trace_table.c  traced blocks that have no tag (huge ones), by address
  *   snapshot.c     snapshots, statistics, compare_to, printing
  *
  * Invariants:
@@ -12,8 +13,12 @@
  *       stopped and no hook call runs (rcgc__alloc_hook_set(NULL) returned):
  *       traces and snapshots refer to sites by index.
  *   T2  the traced size (rcgc_trace_get_memory) is the sum of the estimated
- *       bytes of the blocks in the table, give or take the updates of
- *       hook calls running now.
+ *       bytes of the traced blocks (tagged or in the table), give or take
+ *       the updates of hook calls running now and the bytes each thread
+ *       holds back (trace.c, "Counting": at most 64 KiB a thread).
+ *   T3  a block is traced exactly when its tag is nonzero or it is in the
+ *       table, never both; its tag or entry goes when the block is freed
+ *       or the tracer stops.
  */
 #ifndef RCGC_DEBUG_TRACE_INTERNAL_H
 #define RCGC_DEBUG_TRACE_INTERNAL_H
@@ -67,6 +72,13 @@ struct trace {
     size_t size;              /* bytes asked for */
     size_t estimated_size;    /* bytes this one stands for */
 };
+
+/* Call @visit for every trace: the tagged blocks under the arena mutex,
+ * then the table a stripe at a time under its lock. @visit must not
+ * allocate or free rcgc memory (raw memory is fine). */
+void rcgc__trace_foreach(void (*visit)(const struct trace *trace, void *arg), void *arg);
+
+/* The table, for blocks without a tag. */
 
 /* Add @trace (its block not in the table). False when out of memory. */
 bool rcgc__trace_table_add(const struct trace *trace);

@@ -108,13 +108,23 @@ static void locate_own_code(void) {
 #define STACK_DEPTH_MAX 64
 #define TRACER_FRAMES 2 /* this function and the hook that called it */
 
+#define OWN_FRAMES_USUAL 8
+
+/* The first frame of @stack (@depth long) past the tracer's and rcgc's. */
+static int first_host_frame(void *const *stack, int depth) {
+    int first = TRACER_FRAMES;
+    while (own_code_end != 0 && first < depth && (uintptr_t)stack[first] >= own_code_start &&
+           (uintptr_t)stack[first] < own_code_end)
+        first++;
+    return first;
+}
+
 void rcgc__trace_site_capture(struct trace_site *site, unsigned frames, const void *caller) {
     const struct trace_site *hint = site_hint;
-    *site = (struct trace_site){0};
-    if (hint != NULL) {
-        site->file = hint->file;
-        site->line = hint->line;
-    }
+    /* Frames past frame_count are never read: not cleared. */
+    site->file = hint != NULL ? hint->file : NULL;
+    site->line = hint != NULL ? hint->line : 0;
+    site->frame_count = 0;
     if (frames == 0)
         return;
     pthread_once(&own_code_once, locate_own_code);
@@ -125,12 +135,17 @@ void rcgc__trace_site_capture(struct trace_site *site, unsigned frames, const vo
         site->frames[site->frame_count++] = (void *)(uintptr_t)caller;
         return;
     }
+    /* Unwinding costs per frame walked: first only as deep as rcgc's own
+     * frames usually go (an rcgc_new reaches the hook through about six),
+     * the whole stack only when that was not enough. */
     void *stack[STACK_DEPTH_MAX];
-    int depth = backtrace(stack, STACK_DEPTH_MAX);
-    int first = TRACER_FRAMES;
-    while (own_code_end != 0 && first < depth && (uintptr_t)stack[first] >= own_code_start &&
-           (uintptr_t)stack[first] < own_code_end)
-        first++;
+    int wanted = TRACER_FRAMES + OWN_FRAMES_USUAL + (int)frames;
+    int depth = backtrace(stack, wanted);
+    int first = first_host_frame(stack, depth);
+    if (depth == wanted && depth - first < (int)frames) {
+        depth = backtrace(stack, STACK_DEPTH_MAX);
+        first = first_host_frame(stack, depth);
+    }
     for (int i = first; i < depth && site->frame_count < frames; i++)
         site->frames[site->frame_count++] = stack[i];
 }
@@ -158,7 +173,8 @@ static bool same_site(const struct trace_site *a, const struct trace_site *b) {
     return a->line == b->line && a->frame_count == b->frame_count &&
            (a->file == b->file ||
             (a->file != NULL && b->file != NULL && !strcmp(a->file, b->file))) &&
-           memcmp(a->frames, b->frames, a->frame_count * sizeof a->frames[0]) == 0;
+           (a->frame_count == 0 ||
+            memcmp(a->frames, b->frames, a->frame_count * sizeof a->frames[0]) == 0);
 }
 
 static uint32_t intern_locked_path(const struct trace_site *site);

@@ -1,16 +1,18 @@
-/* src/debug/trace_table.c - the traced blocks by address (trace_internal.h).
+/* src/debug/trace_table.c - the traced blocks that have no block tag, by
+ * address (trace_internal.h): huge blocks, and blocks whose pool could not
+ * get tags for want of memory. Few, so a free that finds the table empty
+ * (`held`, an atomic count) takes no lock.
  *
  * Shared by every allocating and freeing thread: 64 stripes by address,
  * each an open-addressing table (linear probing, deletion by shifting the
  * following entries back, so no tombstones pile up) behind its own mutex.
- * Two threads touch the same stripe one time in 64, which keeps tracing
- * from serializing a multi-threaded host the way one global lock does.
  */
 #include "debug/trace_internal.h"
 
 #include <rcgc/raw.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define STRIPES 64
 
@@ -23,6 +25,7 @@ struct stripe {
 
 static struct stripe stripes[STRIPES] = {
     [0 ... STRIPES - 1] = {.mutex = PTHREAD_MUTEX_INITIALIZER}};
+static _Atomic size_t held; /* traces in all stripes */
 
 static uint64_t mix(uintptr_t block) {
     uint64_t h = (uint64_t)(block >> 4) * UINT64_C(0x9E3779B97F4A7C15);
@@ -43,9 +46,8 @@ static void insert_locked(struct stripe *stripe, const struct trace *trace) {
     stripe->used++;
 }
 
-/* Double the slots (at least 16: a sampled trace holds few blocks, and
- * 64 stripes of 256 cost a sampled run 640 KiB of page faults before its
- * first samples), re-inserting; false on ENOMEM. */
+/* Double the slots (at least 16: the table holds few blocks), re-inserting;
+ * false on ENOMEM. */
 static bool grow_locked(struct stripe *stripe) {
     size_t capacity = stripe->mask == 0 ? 16 : (stripe->mask + 1) * 2;
     struct trace *slots = rcgc_raw_calloc(capacity, sizeof *slots);
@@ -66,13 +68,19 @@ bool rcgc__trace_table_add(const struct trace *trace) {
     pthread_mutex_lock(&stripe->mutex);
     /* At most half full: the runs a removal shifts back stay short. */
     bool room = (stripe->used + 1) * 2 <= stripe->mask + 1 || grow_locked(stripe);
-    if (room)
+    if (room) {
         insert_locked(stripe, trace);
+        atomic_fetch_add_explicit(&held, 1, memory_order_relaxed);
+    }
     pthread_mutex_unlock(&stripe->mutex);
     return room;
 }
 
 bool rcgc__trace_table_remove(uintptr_t block, struct trace *out) {
+    /* A block added before this free was handed over to the freeing
+     * thread, and its count with it. */
+    if (atomic_load_explicit(&held, memory_order_relaxed) == 0)
+        return false;
     struct stripe *stripe = stripe_of(block);
     pthread_mutex_lock(&stripe->mutex);
     bool found = false;
@@ -98,6 +106,7 @@ bool rcgc__trace_table_remove(uintptr_t block, struct trace *out) {
             }
             stripe->slots[hole].block = 0;
             stripe->used--;
+            atomic_fetch_sub_explicit(&held, 1, memory_order_relaxed);
         }
     }
     pthread_mutex_unlock(&stripe->mutex);
@@ -124,4 +133,5 @@ void rcgc__trace_table_reset(void) {
         stripe->mask = stripe->used = 0;
         pthread_mutex_unlock(&stripe->mutex);
     }
+    atomic_store_explicit(&held, 0, memory_order_relaxed);
 }
