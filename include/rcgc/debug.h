@@ -278,7 +278,7 @@ RCGC_API ptrdiff_t rcgc_find_backref_chain(rcgc_object *obj,
  * keeps beside the block (no lock, no shared table); one frame is free
  * when the host called rcgc_malloc (or malloc through librcgc-malloc.so)
  * itself, a deeper stack costs about two microseconds. Sampling: the fast
- * paths stay, and only samples pay (0-5 % at 512 KiB).
+ * paths stay, and only samples pay (about 1 % at 512 KiB).
  * Not tracing: nothing.
  */
 
