@@ -20,7 +20,7 @@ import platform
 import sys
 import time
 
-from gc_nodes import node_class
+from gc_nodes import collection_timer, node_class
 
 
 def build(n, cls):
@@ -63,16 +63,7 @@ def main():
     keep = build(args.objects, cls) if args.objects > 0 else []
     gc.collect()
 
-    clock = time.perf_counter_ns
-    durations = ([], [], [])  # lists of ints: not tracked themselves
-    started = [0]
-
-    def on_collection(phase, info):
-        if phase == "start":
-            started[0] = clock()
-        else:
-            durations[info["generation"]].append(clock() - started[0])
-
+    on_collection, durations = collection_timer()
     gc.callbacks.append(on_collection)
     for _ in range(args.runs):
         for d in durations:

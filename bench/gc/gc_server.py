@@ -23,7 +23,7 @@ import resource
 import sys
 import time
 
-from gc_nodes import node_class
+from gc_nodes import collection_timer, node_class
 
 
 def session(cls, other):
@@ -56,16 +56,8 @@ def main():
     sessions = [session(cls, users[rng.randrange(u)]) for _ in range(s)]
     gc.collect()
 
+    on_collection, durations = collection_timer()
     clock = time.perf_counter_ns
-    durations = ([], [], [])  # lists of ints: not tracked themselves
-    started = [0]
-
-    def on_collection(phase, info):
-        if phase == "start":
-            started[0] = clock()
-        else:
-            durations[info["generation"]].append(clock() - started[0])
-
     gc.callbacks.append(on_collection)
     randrange = rng.randrange
     t0 = clock()
