@@ -368,8 +368,9 @@ struct tag_seen {
     int visits, others;
 };
 
-static void note_tag(const void *block, uint64_t tag, void *arg) {
+static void note_tag(const void *block, size_t block_size, uint64_t tag, void *arg) {
     struct tag_seen *tag_seen = arg;
+    assert_int_equal(block_size, rcgc_usable_size(block));
     for (int i = 0; i < 3; i++)
         if (block == tag_seen->blocks[i]) {
             tag_seen->tags[i] = tag;
@@ -393,17 +394,19 @@ static void block_tags_are_a_word_per_block(void **state) {
     uint64_t raw_before = raw_bytes();
     struct tag_seen tag_seen = {.blocks = {rcgc_malloc(48), rcgc_malloc(48), rcgc_malloc(300000)}};
     void *huge = rcgc_malloc((size_t)40 << 20);
-    assert_null(rcgc__alloc_hook_tag(tag_seen.blocks[2], false)); /* not made yet */
+    size_t size = 0;
+    assert_null(rcgc__alloc_hook_tag(tag_seen.blocks[2], false, &size)); /* not made yet */
     for (int i = 0; i < 3; i++) {
-        _Atomic uint64_t *tag = rcgc__alloc_hook_tag(tag_seen.blocks[i], true);
+        _Atomic uint64_t *tag = rcgc__alloc_hook_tag(tag_seen.blocks[i], true, &size);
         assert_non_null(tag);
         assert_int_equal(atomic_load(tag), 0);
-        assert_ptr_equal(rcgc__alloc_hook_tag(tag_seen.blocks[i], false), tag);
+        assert_ptr_equal(rcgc__alloc_hook_tag(tag_seen.blocks[i], false, &size), tag);
         atomic_store(tag, (uint64_t)0x100 + (uint64_t)i);
     }
-    assert_ptr_not_equal(rcgc__alloc_hook_tag(tag_seen.blocks[0], false),
-                         rcgc__alloc_hook_tag(tag_seen.blocks[1], false));
-    assert_null(rcgc__alloc_hook_tag(huge, true));
+    assert_ptr_not_equal(rcgc__alloc_hook_tag(tag_seen.blocks[0], false, &size),
+                         rcgc__alloc_hook_tag(tag_seen.blocks[1], false, &size));
+    assert_null(rcgc__alloc_hook_tag(huge, true, &size));
+    assert_int_equal(size, rcgc_usable_size(huge));
     assert_true(raw_bytes() > raw_before);
     rcgc__alloc_hook_tags_foreach(note_tag, &tag_seen);
     assert_int_equal(tag_seen.visits, 3);
@@ -415,7 +418,7 @@ static void block_tags_are_a_word_per_block(void **state) {
     rcgc_free(tag_seen.blocks[2]);
     assert_true(raw_bytes() < raw_with_tags);
     rcgc__alloc_hook_tags_drop();
-    assert_null(rcgc__alloc_hook_tag(tag_seen.blocks[0], false));
+    assert_null(rcgc__alloc_hook_tag(tag_seen.blocks[0], false, &size));
     assert_int_equal(raw_bytes(), raw_before);
     rcgc_free(tag_seen.blocks[0]);
     rcgc_free(tag_seen.blocks[1]);

@@ -53,6 +53,14 @@ static void skip_under_tsan(void) {
         skip();
 }
 
+/* Drop the references in @slots[0, @count) and empty them. */
+static void drop_all(rcgc_object **slots, int count) {
+    for (int k = 0; k < count; k++) {
+        rcgc_xdecref(slots[k]);
+        slots[k] = NULL;
+    }
+}
+
 static uint64_t full_collections(void) {
     rcgc_gc_stats stats[RCGC_GENERATIONS];
     rcgc_get_stats(stats);
@@ -95,10 +103,7 @@ static void garbage_stays_bounded_while_a_long_list_grows(void **state) {
     assert_true(full_collections() > fulls_before + 2);
     /* 300 k nodes: at most 150 k + 20 k garbage, against 600 k unbounded. */
     assert_true(peak_garbage <= NODES / 2 + YOUNG_SLACK);
-    for (int k = 0; k < WINDOW; k++) {
-        rcgc_xdecref(window[k]);
-        window[k] = NULL;
-    }
+    drop_all(window, WINDOW);
     rcgc_decref(head); /* the list dies node by node, without recursion */
     rcgc_collect(RCGC_GENERATIONS - 1);
     assert_int_equal(alive(), 0);
@@ -173,10 +178,7 @@ static void one_cycle_per_request_keeps_memory_flat(void **state) {
     }
     assert_true(full_collections() > fulls_before); /* the old generation was used */
     assert_true(later_peak <= warm_peak + warm_peak / 2);
-    for (int k = 0; k < WINDOW; k++) {
-        rcgc_xdecref(clients[k]);
-        clients[k] = NULL;
-    }
+    drop_all(clients, WINDOW);
     rcgc_collect(RCGC_GENERATIONS - 1);
     assert_int_equal(alive(), 0);
 }

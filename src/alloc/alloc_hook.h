@@ -81,13 +81,16 @@ struct rcgc__alloc_hook {
 
 /* The tag of @block, a live block handed out by rcgc; when its pool has
  * no tags yet, made (@create; NULL on ENOMEM) or NULL. NULL for huge
- * blocks. Only from inside the hook, where the block cannot be freed. */
-_Atomic uint64_t *rcgc__alloc_hook_tag(const void *block, bool create);
+ * blocks. *@block_size is set to the block's size (rcgc_usable_size) in
+ * every case, from the same lookup. Only from inside the hook, where the
+ * block cannot be freed. */
+_Atomic uint64_t *rcgc__alloc_hook_tag(const void *block, bool create, size_t *block_size);
 
-/* Call @visit(@block, @tag, @arg) for every nonzero tag. Runs under the
- * arena mutex: @visit must not allocate or free rcgc memory (raw memory is
- * fine). Tags that change meanwhile may be seen before or after. */
-void rcgc__alloc_hook_tags_foreach(void (*visit)(const void *block, uint64_t tag, void *arg),
+/* Call @visit(@block, @block_size, @tag, @arg) for every nonzero tag. Runs
+ * under the arena mutex: @visit must not allocate or free rcgc memory (raw
+ * memory is fine). Tags that change meanwhile may be seen before or after. */
+void rcgc__alloc_hook_tags_foreach(void (*visit)(const void *block, size_t block_size, uint64_t tag,
+                                                 void *arg),
                                    void *arg);
 
 /* Free every pool's tags; only once no hook call runs (after

@@ -11,10 +11,14 @@
 
 #include <rcgc/raw.h>
 
-_Atomic uint64_t *rcgc__alloc_hook_tag(const void *block, bool create) {
-    if (registry_lookup(block) != REGISTRY_ARENA)
-        return NULL; /* huge */
+_Atomic uint64_t *rcgc__alloc_hook_tag(const void *block, bool create, size_t *block_size) {
+    enum registry_entry entry = registry_lookup(block);
+    if (entry != REGISTRY_ARENA) { /* huge */
+        *block_size = rcgc__huge_usable(block, entry, "rcgc__alloc_hook_tag");
+        return NULL;
+    }
     struct pool *pool = pool_of(arena_of(block), block);
+    *block_size = pool->block_size;
     _Atomic uint64_t *tags = atomic_load_explicit(&pool->hook_tags, memory_order_acquire);
     if (tags == NULL) {
         if (!create)
@@ -42,7 +46,7 @@ void rcgc__pool_drop_hook_tags_locked(struct pool *pool) {
 }
 
 struct tags_walk {
-    void (*visit)(const void *block, uint64_t tag, void *arg);
+    void (*visit)(const void *block, size_t block_size, uint64_t tag, void *arg);
     void *arg;
 };
 
@@ -52,11 +56,13 @@ static void visit_pool_tags(const struct pool *pool, void *arg) {
     for (uint32_t i = 0; tags != NULL && i < pool->capacity; i++) {
         uint64_t tag = atomic_load_explicit(&tags[i], memory_order_relaxed);
         if (tag != 0)
-            walk->visit(pool->start + (size_t)i * pool->block_size, tag, walk->arg);
+            walk->visit(pool->start + (size_t)i * pool->block_size, pool->block_size, tag,
+                        walk->arg);
     }
 }
 
-void rcgc__alloc_hook_tags_foreach(void (*visit)(const void *block, uint64_t tag, void *arg),
+void rcgc__alloc_hook_tags_foreach(void (*visit)(const void *block, size_t block_size, uint64_t tag,
+                                                 void *arg),
                                    void *arg) {
     struct tags_walk walk = {visit, arg};
     rcgc__arena_foreach_pool(visit_pool_tags, &walk, NULL);

@@ -21,7 +21,6 @@
  * traced_now ("Counting").
  */
 #include "alloc/alloc_hook.h"
-#include "alloc/alloc_walk.h"
 #include "debug/trace_internal.h"
 
 #include <errno.h>
@@ -138,9 +137,9 @@ static void on_alloc(void *ptr, size_t size, const void *caller, void *arg) {
     uint32_t index = rcgc__trace_site_intern(&site);
     if (index == UINT32_MAX)
         return; /* out of memory: the block goes untraced */
-    size_t usable = rcgc__alloc_block_size(ptr);
+    size_t usable;
+    _Atomic uint64_t *tag = rcgc__alloc_hook_tag(ptr, true, &usable);
     struct trace trace = estimate((uintptr_t)ptr, index, size, usable);
-    _Atomic uint64_t *tag = rcgc__alloc_hook_tag(ptr, true);
     if (tag != NULL)
         atomic_store_explicit(tag, tag_encode(index, usable - size), memory_order_relaxed);
     else if (!rcgc__trace_table_add(&trace))
@@ -150,12 +149,13 @@ static void on_alloc(void *ptr, size_t size, const void *caller, void *arg) {
 
 static void on_free(void *ptr, void *arg) {
     (void)arg;
-    _Atomic uint64_t *tag = rcgc__alloc_hook_tag(ptr, false);
+    size_t usable;
+    _Atomic uint64_t *tag = rcgc__alloc_hook_tag(ptr, false, &usable);
     uint64_t word = tag != NULL ? atomic_load_explicit(tag, memory_order_relaxed) : 0;
     struct trace trace;
     if (word != 0) {
         atomic_store_explicit(tag, 0, memory_order_relaxed);
-        trace = tag_decode((uintptr_t)ptr, word, rcgc__alloc_block_size(ptr));
+        trace = tag_decode((uintptr_t)ptr, word, usable);
     } else if (!rcgc__trace_table_remove((uintptr_t)ptr, &trace)) {
         return; /* not traced: from before the start, or not sampled */
     }
@@ -171,9 +171,9 @@ struct tag_walk {
     void *arg;
 };
 
-static void visit_tag(const void *block, uint64_t tag, void *arg) {
+static void visit_tag(const void *block, size_t block_size, uint64_t tag, void *arg) {
     const struct tag_walk *walk = arg;
-    struct trace trace = tag_decode((uintptr_t)block, tag, rcgc__alloc_block_size(block));
+    struct trace trace = tag_decode((uintptr_t)block, tag, block_size);
     walk->visit(&trace, walk->arg);
 }
 
