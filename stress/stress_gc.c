@@ -25,6 +25,15 @@
  * and yield right after publishing it, and threads take resurrected nodes
  * ten times as often - so a node is taken, dropped and its thread's
  * deferred table flushed while its finalizer is still returning.
+ *
+ * --mode incremental (and resurrect-incremental) runs full collections in
+ * increments of 20 us: the workers rewire, share, resurrect and drop
+ * while increments run between their steps; collector threads add
+ * increments of their own (rcgc_collect_step) and now and then switch to
+ * stop-the-world mode for a collection and back, which abandons the
+ * running one. Each increment's callback must fall inside an open
+ * incremental collection, whose start and stop may run on different
+ * threads.
  */
 /* nanosleep is POSIX: the build defines _GNU_SOURCE; a bare -std=c17
  * compile gets it from here. */
@@ -92,6 +101,7 @@ static atomic_bool finishing; /* set before the final drain: no more resurrectio
 static _Atomic uint64_t next_id;
 static _Atomic long made, released, finalized, resurrected_count, explicit_collections;
 static _Atomic long spawned, reattached, gc_starts, gc_stops, hook_collects, listings;
+static _Atomic long old_open, increments, explicit_steps, mode_switches;
 static _Atomic long peak_live, backpressure;
 /* Odd while a thread has automatic collection switched off: a check that
  * reads it even and unchanged around rcgc_is_enabled() must read true. */
@@ -114,10 +124,11 @@ struct workload {
     unsigned resurrect_in_8;    /* of 8 finalizers, how many resurrect */
     unsigned idle_take_in_8;    /* idle steps that take a resurrected node */
     bool yield_after_resurrect; /* widen the window after publishing */
+    bool incremental;           /* full collections in increments */
 };
 
-static const struct workload mixed_workload = {1, 1, 1, 0, false};
-static const struct workload resurrect_workload = {3, 16, 4, 4, true};
+static const struct workload mixed_workload = {1, 1, 1, 0, false, false};
+static const struct workload resurrect_workload = {3, 16, 4, 4, true, false};
 static struct workload work; /* written by main before any thread starts */
 
 /* --------------------------------------------------------------- Nodes */
@@ -355,6 +366,22 @@ static void on_gc(enum rcgc_gc_phase phase, const rcgc_gc_info *info, void *arg)
     (void)arg;
     if (info->generation < 0 || info->generation >= RCGC_GENERATIONS)
         stress_fail("callback: collection of generation %d", info->generation);
+    if (phase == RCGC_GC_INCREMENT) {
+        if (!work.incremental || info->generation != 2 || atomic_load(&old_open) != 1)
+            stress_fail("callback: an increment outside an incremental full collection");
+        atomic_fetch_add_explicit(&increments, 1, memory_order_relaxed);
+        return;
+    }
+    /* An incremental full collection starts on one thread and ends on
+     * whichever runs its last increment; one runs at a time. */
+    if (work.incremental && info->generation == 2) {
+        long open = atomic_fetch_add(&old_open, phase == RCGC_GC_START ? 1 : -1);
+        if (open != (phase == RCGC_GC_START ? 0 : 1))
+            stress_fail("callback: full collections' starts and stops interleave (%ld open)", open);
+        atomic_fetch_add_explicit(phase == RCGC_GC_START ? &gc_starts : &gc_stops, 1,
+                                  memory_order_relaxed);
+        return;
+    }
     if (phase == RCGC_GC_START) {
         in_collection++;
         atomic_fetch_add_explicit(&gc_starts, 1, memory_order_relaxed);
@@ -522,6 +549,27 @@ static void take_resurrected(struct thread_ctx *ctx) {
     put_held(pick(ctx), (struct node *)got);
 }
 
+/* Increments between the automatic ones, and now and then a spell in
+ * stop-the-world mode, which abandons the running collection. */
+static void step_incremental(struct thread_ctx *ctx) {
+    for (uint64_t n = stress_below(&ctx->rng, 4); n > 0; n--) {
+        if (rcgc_collect_step() < 0 && errno != ENOMEM &&
+            rcgc_get_old_collection() == RCGC_OLD_INCREMENTAL)
+            stress_fail("rcgc_collect_step failed (errno %d)", errno);
+        atomic_fetch_add_explicit(&explicit_steps, 1, memory_order_relaxed);
+    }
+    if (stress_below(&ctx->rng, 16) == 0) {
+        if (rcgc_set_old_collection(RCGC_OLD_STOP_THE_WORLD) != 0)
+            stress_fail("rcgc_set_old_collection failed (errno %d)", errno);
+        ptrdiff_t found = rcgc_collect(2);
+        if (found < 0 && errno != ENOMEM)
+            stress_fail("rcgc_collect(2) returned %td (errno %d)", found, errno);
+        if (rcgc_set_old_collection(RCGC_OLD_INCREMENTAL) != 0)
+            stress_fail("rcgc_set_old_collection failed (errno %d)", errno);
+        atomic_fetch_add_explicit(&mode_switches, 1, memory_order_relaxed);
+    }
+}
+
 static void collect(struct thread_ctx *ctx) {
     int generation = (int)stress_below(&ctx->rng, RCGC_GENERATIONS);
     ptrdiff_t found = rcgc_collect(generation);
@@ -546,6 +594,8 @@ static void collect(struct thread_ctx *ctx) {
         if (rcgc_collect(RCGC_GENERATIONS) != -1 || errno != EINVAL)
             stress_fail("rcgc_collect(%d) did not fail with EINVAL", RCGC_GENERATIONS);
     }
+    if (work.incremental)
+        step_incremental(ctx);
 }
 
 /* List the heap, the referrers and referents of a held node, and the
@@ -800,13 +850,20 @@ static void on_fatal(const char *message, void *arg) {
 }
 
 int main(int argc, char **argv) {
-    static const char *const modes[] = {"resurrect", NULL};
+    static const char *const modes[] = {"resurrect", "incremental", "resurrect-incremental", NULL};
     struct stress_options options = stress_parse(argc, argv, "stress_gc", modes);
-    work = strcmp(options.mode, "resurrect") == 0 ? resurrect_workload : mixed_workload;
+    work = strncmp(options.mode, "resurrect", 9) == 0 ? resurrect_workload : mixed_workload;
+    work.incremental = strstr(options.mode, "incremental") != NULL;
+    if (work.incremental) {
+        /* Small increments: the host runs between many of them. */
+        rcgc_set_increment_budget(20000);
+        if (rcgc_set_old_collection(RCGC_OLD_INCREMENTAL) != 0)
+            stress_fail("rcgc_set_old_collection failed");
+    }
     base_seed = options.seed;
     rcgc_set_fatal_handler(on_fatal, NULL);
     rcgc_set_threshold(thresholds[0], thresholds[1], thresholds[2]);
-    if (rcgc_callback_add(on_gc, NULL) != 0)
+    if (rcgc_callback_add_increments(on_gc, NULL) != 0)
         stress_fail("rcgc_callback_add failed");
     stress_run(&options, worker, NULL);
 
@@ -860,6 +917,10 @@ int main(int argc, char **argv) {
            (unsigned long long)stats[0].collected, (unsigned long long)stats[1].collected,
            (unsigned long long)stats[2].collected, (double)max_pause_ns / 1e6,
            atomic_load(&spawned), atomic_load(&reattached), atomic_load(&disabled_spells));
+    if (work.incremental)
+        printf("stress_gc: incremental full collections: %ld increments, %ld explicit steps, %ld "
+               "spells in stop-the-world mode\n",
+               atomic_load(&increments), atomic_load(&explicit_steps), atomic_load(&mode_switches));
     if (n_released != n_made) {
         stress_fail("%ld nodes made but %ld released (%ld leaked)", n_made, n_released,
                     n_made - n_released);

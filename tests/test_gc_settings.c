@@ -120,6 +120,19 @@ static void seed_000_count_699_9_9_plus_one_runs_a_full_collection(void **state)
     rcgc_get_stats(before);
     keep_new_instances(1);
     assert_count(0, 0, 0);
+    if (rcgc_get_old_collection() == RCGC_OLD_INCREMENTAL) {
+        /* A generation-1 collection, then a full one started in increments
+         * (the counts reset as a full one resets them); it is counted once
+         * it ends. */
+        rcgc_get_stats(after);
+        assert_int_equal(after[1].collections, before[1].collections + 1);
+        while (rcgc_old_collection_running())
+            assert_int_not_equal(rcgc_collect_step(), -1);
+        rcgc_get_stats(after);
+        assert_int_equal(after[2].collections, before[2].collections + 1);
+        drop_kept();
+        return;
+    }
     rcgc_get_stats(after);
     assert_int_equal(after[2].collections, before[2].collections + 1);
     assert_int_equal(after[1].collections, before[1].collections);

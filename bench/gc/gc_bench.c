@@ -103,6 +103,23 @@ struct bench_summary gc_bench_summary(struct gc_bench_samples *s) {
     return out;
 }
 
+void gc_bench_write_distribution(const char *path, const char *what, struct gc_bench_samples *s,
+                                 double divisor) {
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        perror(path);
+        return;
+    }
+    (void)gc_bench_quantile(s, 0.5); /* sorts */
+    fprintf(f, "# %s\n", what);
+    size_t step = s->count / 1000 + 1;
+    for (size_t i = 0; i < s->count; i += step)
+        fprintf(f, "%.6g %.6f\n", s->v[i] / divisor, (double)(i + 1) / (double)s->count);
+    if (s->count > 0)
+        fprintf(f, "%.6g 1\n", s->v[s->count - 1] / divisor);
+    fclose(f);
+}
+
 double gc_bench_max(const struct gc_bench_samples *s) {
     double max = 0;
     for (size_t i = 0; i < s->count; i++)

@@ -108,6 +108,13 @@ struct bench_summary gc_bench_summary(struct gc_bench_samples *s);
 double gc_bench_quantile(struct gc_bench_samples *s, double q);
 
 double gc_bench_max(const struct gc_bench_samples *s);
+
+/* Write @s's distribution to @path for a chart: a "# @what" line, then
+ * "value fraction" lines (value = sample / @divisor; fraction = share of
+ * samples at or below it), at most 1000 points spread evenly over the
+ * ranks, the largest included. Sorts @s; a failure to open is printed. */
+void gc_bench_write_distribution(const char *path, const char *what, struct gc_bench_samples *s,
+                                 double divisor);
 double gc_bench_sum(const struct gc_bench_samples *s);
 
 /* ----------------------------------------------------------------- Tables */

@@ -28,13 +28,23 @@ struct pause_log {
     double elapsed_sum;                                /* ns, this loop */
 };
 
+/* With RCGC_GC_OLD=incremental a full collection's pauses are its stops
+ * (RCGC_GC_INCREMENT), not the sum its stop callback reports. */
 static void on_collection(enum rcgc_gc_phase phase, const rcgc_gc_info *info, void *arg) {
     struct pause_log *log = arg;
-    if (phase != RCGC_GC_STOP || !log->on)
+    if (phase == RCGC_GC_START || !log->on)
         return;
     int g = info->generation < 0                   ? 0
             : info->generation >= RCGC_GENERATIONS ? RCGC_GENERATIONS - 1
                                                    : info->generation;
+    if (phase == RCGC_GC_STOP && g == RCGC_GENERATIONS - 1 &&
+        rcgc_get_old_collection() == RCGC_OLD_INCREMENTAL)
+        return;
+    if (phase == RCGC_GC_INCREMENT) {
+        gc_bench_push(&log->pause[g], (double)info->pause_ns);
+        log->elapsed_sum += (double)info->pause_ns;
+        return;
+    }
     gc_bench_push(&log->pause[g], (double)info->pause_ns);
     gc_bench_push(&log->elapsed[g], (double)info->elapsed_ns);
     log->elapsed_sum += (double)info->elapsed_ns;
@@ -77,21 +87,11 @@ static uint64_t churn(double seconds, long long *cycles) {
  * fraction" lines, fraction = share of collections at or below us, at most
  * 1000 points spread evenly over the ranks, the largest pause included. */
 static void dump_pauses(const char *dir, const char *impl, struct gc_bench_samples *s) {
-    char path[4096];
+    char path[4096], what[128];
     snprintf(path, sizeof path, "%s/gc_pause_%s.dat", dir, impl);
-    FILE *f = fopen(path, "w");
-    if (f == NULL) {
-        perror(path);
-        return;
-    }
-    gc_bench_quantile(s, 0.5); /* sorts */
-    fprintf(f, "# %s: generation-0 pause (us), fraction of collections at or below it\n", impl);
-    size_t step = s->count / 1000 + 1;
-    for (size_t i = 0; i < s->count; i += step)
-        fprintf(f, "%.3f %.6f\n", s->v[i] / 1000.0, (double)(i + 1) / (double)s->count);
-    if (s->count > 0)
-        fprintf(f, "%.3f 1\n", s->v[s->count - 1] / 1000.0);
-    fclose(f);
+    snprintf(what, sizeof what,
+             "%s: generation-0 pause (us), fraction of collections at or below it", impl);
+    gc_bench_write_distribution(path, what, s, 1000.0);
 }
 
 /* One implementation's results. */
@@ -232,7 +232,7 @@ int main(int argc, char **argv) {
         gc_bench_reserve(&log.pause[g], 1 << 16);
         gc_bench_reserve(&log.elapsed[g], 1 << 16);
     }
-    if (rcgc_callback_add(on_collection, &log) != 0)
+    if (rcgc_callback_add_increments(on_collection, &log) != 0)
         return 1;
     for (long long r = 0; r < runs; r++) {
         long long cycles;

@@ -13,15 +13,22 @@
  * cyclic client pair (dies young). The collector runs at its defaults.
  *
  * Each implementation runs in a process of its own, so its peak resident
- * memory is its own: rcgc (stop-the-world full collections), CPython
+ * memory is its own: rcgc with stop-the-world full collections, rcgc with
+ * full collections in increments (rcgc_set_old_collection), CPython
  * (bench/gc/gc_server.py), Boehm GC, and Boehm GC with incremental
  * collection. Reported per implementation: requests per second; the
  * pauses, per generation where there are generations (rcgc: from the stop
- * request to the restart; CPython: a collection, under the GIL; Boehm:
- * each stop of the world), as p50, p99 and max; the collector's share of
- * the loop's wall time; peak RSS.
+ * request to the restart, each increment of an incremental full collection
+ * a pause of its own; CPython: a collection, under the GIL; Boehm: each
+ * stop of the world), as p50, p99 and max, and over every stop; the
+ * collector's share of the loop's wall time; peak RSS.
  *
  * Usage: gc_server [--objects N] [--seconds S] [--seed X] [--python CMD]
+ *                  [--only rcgc|rcgc-incremental|cpython|boehm|boehm-incremental]
+ *                  [--pauses DIR]
+ * (--only: that row alone, to profile one implementation; --pauses: write
+ * each implementation's stops as DIR/gc_server_<key>.dat, "ms fraction"
+ * lines of their distribution, for bench/gc/gc_server_plot.sh)
  */
 #include "gc_bench.h"
 
@@ -36,13 +43,17 @@ enum { PAUSE_KINDS = RCGC_GENERATIONS };
 
 /* What one implementation's run measured. */
 struct server_result {
-    const char *name;
+    const char *name, *key;
     struct gc_bench_samples pause[PAUSE_KINDS]; /* ns; Boehm: all in [0] */
     double requests_per_second, stopped_share, collector_share, peak_rss_mib;
     bool generations, ok;
 };
 
 static long long users_count, sessions_count, seconds = 5, seed = 1;
+static const char *only;       /* --only: one row's key, or NULL for all */
+static const char *pauses_dir; /* --pauses */
+
+static bool wanted(const char *key) { return only == NULL || strcmp(only, key) == 0; }
 
 /* ----------------------------------------------------- The child's report */
 
@@ -60,17 +71,34 @@ static double peak_rss_mib(void) {
 /* ------------------------------------------------------------------- rcgc */
 
 struct rcgc_log {
-    bool on;
+    bool on, incremental;
     FILE *out;
     double elapsed_sum, pause_sum;
+    uint64_t last_increment_at;
 };
 
+/* Stop-the-world: one pause per collection. Incremental full collections:
+ * one per increment, and the collector's time is the increments plus what
+ * follows the last one (finalizers, clears, frees), not the wall time
+ * from start to stop, which the host mostly had. */
 static void on_collection(enum rcgc_gc_phase phase, const rcgc_gc_info *info, void *arg) {
     struct rcgc_log *log = arg;
-    if (phase != RCGC_GC_STOP || !log->on)
+    if (!log->on || phase == RCGC_GC_START)
         return;
     char kind[16];
     snprintf(kind, sizeof kind, "pause%d", info->generation);
+    if (phase == RCGC_GC_INCREMENT) {
+        report_line(log->out, kind, (double)info->pause_ns);
+        log->elapsed_sum += (double)info->pause_ns;
+        log->pause_sum += (double)info->pause_ns;
+        log->last_increment_at = bench_now_ns();
+        return;
+    }
+    if (log->incremental && info->generation == 2) {
+        if (log->last_increment_at != 0)
+            log->elapsed_sum += (double)(bench_now_ns() - log->last_increment_at);
+        return;
+    }
     report_line(log->out, kind, (double)info->pause_ns);
     log->elapsed_sum += (double)info->elapsed_ns;
     log->pause_sum += (double)info->pause_ns;
@@ -87,8 +115,9 @@ static rcgc_object *rcgc_session(rcgc_object *other) {
     return a;
 }
 
-static void run_rcgc(FILE *out) {
-    if (rcgc_thread_attach() != 0)
+static void run_rcgc(FILE *out, bool incremental) {
+    if (rcgc_thread_attach() != 0 ||
+        rcgc_set_old_collection(incremental ? RCGC_OLD_INCREMENTAL : RCGC_OLD_STOP_THE_WORLD) != 0)
         exit(1);
     struct bench_rng rng;
     bench_rng_seed(&rng, (uint64_t)seed);
@@ -104,8 +133,8 @@ static void run_rcgc(FILE *out) {
     for (uint32_t i = 0; i < s; i++)
         sessions[i] = rcgc_session(users[bench_rng_below(&rng, u)]);
     rcgc_collect(RCGC_GENERATIONS - 1);
-    struct rcgc_log log = {.out = out};
-    if (rcgc_callback_add(on_collection, &log) != 0)
+    struct rcgc_log log = {.out = out, .incremental = incremental};
+    if (rcgc_callback_add_increments(on_collection, &log) != 0)
         exit(1);
     uint64_t t0 = bench_now_ns(), deadline = t0 + (uint64_t)seconds * 1000000000u, now;
     long long requests = 0;
@@ -285,16 +314,24 @@ static void run_child(struct server_result *r, void (*run)(FILE *out, bool flag)
     r->ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && r->requests_per_second > 0;
 }
 
-static void run_rcgc_child(FILE *out, bool unused) {
-    (void)unused;
-    run_rcgc(out);
-}
+static void run_rcgc_child(FILE *out, bool incremental) { run_rcgc(out, incremental); }
 
 #if RCGC_BENCH_HAVE_BOEHM
 static void run_boehm_child(FILE *out, bool incremental) { run_boehm(out, incremental); }
 #endif
 
 /* ----------------------------------------------------------------- Output */
+
+/* --pauses: @s (every stop of one implementation) as its distribution. */
+static void write_distribution(const char *key, struct gc_bench_samples *s) {
+    if (pauses_dir == NULL || s->count == 0)
+        return;
+    char path[512], what[128];
+    snprintf(path, sizeof path, "%s/gc_server_%s.dat", pauses_dir, key);
+    snprintf(what, sizeof what, "%s: stop of the world (ms), fraction of stops at or below it",
+             key);
+    gc_bench_write_distribution(path, what, s, 1e6);
+}
 
 /* "p50 / p99 / max" of @s in ms, or "-" when empty. */
 static void format_pauses(char *buf, size_t size, struct gc_bench_samples *s) {
@@ -311,12 +348,13 @@ static void print_results(struct server_result *results, int count) {
     gc_bench_format_count(objects, sizeof objects, 2 * (users_count + sessions_count));
     printf("bench/gc_server: %s live objects, %lld s of requests, commit %s\n\n", objects, seconds,
            gc_bench_commit());
-    printf("| implementation | requests/s | pauses, ms: p50 / p99 / max (count) | world stopped | "
-           "collector time | peak RSS MiB |\n| --- | --- | --- | --- | --- | --- |\n");
+    printf("| implementation | requests/s | pauses, ms: p50 / p99 / max (count) | every stop, ms: "
+           "p99 / max | world stopped | collector time | collector us per request | peak RSS MiB "
+           "|\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for (int k = 0; k < count; k++) {
         struct server_result *r = &results[k];
         if (!r->ok) {
-            printf("| %s | skipped | | | | |\n", r->name);
+            printf("| %s | skipped | | | | | | |\n", r->name);
             continue;
         }
         char cell[PAUSE_KINDS][96], pauses[320] = "";
@@ -327,14 +365,29 @@ static void print_results(struct server_result *results, int count) {
                      cell[2]);
         else
             snprintf(pauses, sizeof pauses, "every stop: %s", cell[0]);
-        char share[32] = "-";
-        if (r->collector_share >= 0)
+        struct gc_bench_samples every = {0};
+        for (int g = 0; g < PAUSE_KINDS; g++)
+            for (size_t i = 0; i < r->pause[g].count; i++)
+                gc_bench_push(&every, r->pause[g].v[i]);
+        write_distribution(r->key, &every);
+        char all[64] = "-";
+        if (every.count > 0)
+            snprintf(all, sizeof all, "%.3g / %.3g", gc_bench_quantile(&every, 0.99) / 1e6,
+                     gc_bench_max(&every) / 1e6);
+        free(every.v);
+        char share[32] = "-", per_request[32] = "-";
+        if (r->collector_share >= 0) {
             snprintf(share, sizeof share, "%.1f %%", r->collector_share);
-        printf("| %s | %.0f | %s | %.1f %% | %s | %.0f |\n", r->name, r->requests_per_second,
-               pauses, r->stopped_share, share, r->peak_rss_mib);
+            snprintf(per_request, sizeof per_request, "%.2f",
+                     r->collector_share / 100.0 / r->requests_per_second * 1e6);
+        }
+        printf("| %s | %.0f | %s | %s | %.1f %% | %s | %s | %.0f |\n", r->name,
+               r->requests_per_second, pauses, all, r->stopped_share, share, per_request,
+               r->peak_rss_mib);
     }
     printf("\nworld stopped: the pauses' sum over the loop's wall time; collector time: whole\n"
-           "collections, clears and frees after the restart included (rcgc), over the same.\n"
+           "collections, clears and frees after the restart included (rcgc; for incremental\n"
+           "full collections their stops and what follows the last), over the same.\n"
            "reproduce: gc_server --objects %lld --seconds %lld --seed %lld\n",
            2 * (users_count + sessions_count), seconds, seed);
 }
@@ -342,25 +395,39 @@ static void print_results(struct server_result *results, int count) {
 int main(int argc, char **argv) {
     long long objects = 1000000;
     for (int i = 1; i < argc; i++)
-        if (!bench_opt_int(argc, argv, &i, "--objects", 4, 1LL << 31, &objects) &&
-            !bench_opt_int(argc, argv, &i, "--seconds", 1, 3600, &seconds) &&
-            !bench_opt_int(argc, argv, &i, "--seed", 0, 1LL << 62, &seed) &&
-            !gc_bench_common_opt(argc, argv, &i))
+        if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+            only = argv[++i];
+        else if (strcmp(argv[i], "--pauses") == 0 && i + 1 < argc)
+            pauses_dir = argv[++i];
+        else if (!bench_opt_int(argc, argv, &i, "--objects", 4, 1LL << 31, &objects) &&
+                 !bench_opt_int(argc, argv, &i, "--seconds", 1, 3600, &seconds) &&
+                 !bench_opt_int(argc, argv, &i, "--seed", 0, 1LL << 62, &seed) &&
+                 !gc_bench_common_opt(argc, argv, &i))
             bench_usage_error(argv[0], argv[i]);
     sessions_count = objects / 20;
     users_count = objects / 2 - sessions_count;
-    struct server_result results[4] = {
-        {.name = "rcgc (stop-the-world)", .generations = true, .collector_share = -1},
-        {.name = "CPython", .collector_share = -1},
-        {.name = "Boehm GC", .collector_share = -1},
-        {.name = "Boehm GC, incremental", .collector_share = -1},
+    struct server_result results[5] = {
+        {.name = "rcgc, stop-the-world", .key = "rcgc", .generations = true, .collector_share = -1},
+        {.name = "rcgc, incremental",
+         .key = "rcgc-incremental",
+         .generations = true,
+         .collector_share = -1},
+        {.name = "CPython", .key = "cpython", .collector_share = -1},
+        {.name = "Boehm GC", .key = "boehm", .collector_share = -1},
+        {.name = "Boehm GC, incremental", .key = "boehm-incremental", .collector_share = -1},
     };
-    run_child(&results[0], run_rcgc_child, false);
-    run_cpython(&results[1]);
+    if (wanted("rcgc"))
+        run_child(&results[0], run_rcgc_child, false);
+    if (wanted("rcgc-incremental"))
+        run_child(&results[1], run_rcgc_child, true);
+    if (wanted("cpython"))
+        run_cpython(&results[2]);
 #if RCGC_BENCH_HAVE_BOEHM
-    run_child(&results[2], run_boehm_child, false);
-    run_child(&results[3], run_boehm_child, true);
+    if (wanted("boehm"))
+        run_child(&results[3], run_boehm_child, false);
+    if (wanted("boehm-incremental"))
+        run_child(&results[4], run_boehm_child, true);
 #endif
-    print_results(results, 4);
+    print_results(results, 5);
     return 0;
 }

@@ -77,7 +77,9 @@ extern "C" {
  *   duration. Waits, as a blocked thread, while another collection runs.
  * Cost: a stop of the world and two traversals of every candidate; the
  *   finalizers and clear hooks of the garbage, with the world running
- *   (clears and frees shared with the threads that own the garbage).
+ *   (clears and frees shared with the threads that own the garbage). A full
+ *   collection in incremental mode (rcgc_set_old_collection) abandons the
+ *   one that is running and runs a whole one in short stops instead.
  */
 RCGC_API ptrdiff_t rcgc_collect(int generation);
 
@@ -89,6 +91,8 @@ RCGC_API void rcgc_enable(void);
 
 /**
  * rcgc_disable - Turn automatic collection off; rcgc_collect still works.
+ * An incremental full collection that is running waits (its increments
+ * ride on automatic collections; rcgc_collect_step moves it on).
  * Thread safety: any thread; a collection already running finishes.
  * Cost: one atomic store.
  */
@@ -204,9 +208,91 @@ RCGC_API RCGC_NODISCARD rcgc_object *rcgc_garbage_get(size_t index);
  */
 RCGC_API size_t rcgc_garbage_clear(void);
 
+/* ------------------------------------------- How full collections run */
+
+/** How a full collection (generation 2) runs: rcgc_set_old_collection. */
+enum rcgc_old_collection {
+    RCGC_OLD_STOP_THE_WORLD = 0, /* one stop for the whole of generation 2 (CPython's) */
+    RCGC_OLD_INCREMENTAL = 1,    /* short stops, with the host running between them */
+};
+
+/**
+ * rcgc_set_old_collection - Choose how full collections run.
+ * @mode: RCGC_OLD_STOP_THE_WORLD (the default) or RCGC_OLD_INCREMENTAL.
+ *   The environment sets it at start: RCGC_GC_OLD=stw or incremental.
+ *
+ * Incremental: a full collection is cut into increments, each a stop of
+ * the world whose work is bounded by the increment budget
+ * (rcgc_set_increment_budget). An automatic one starts when a
+ * stop-the-world one would (after a generation-1 collection) and runs one
+ * increment after each young collection; while it runs, rcgc_incref
+ * records increments of old objects' counts (a bit per object), which is
+ * how it stays right while the host changes the graph. Cyclic garbage
+ * present when it starts is freed by its end. Each increment does at
+ * least the work that ends it before generation 2 grows by
+ * RCGC_GC_OLD_GROWTH_PCT (default 25) percent of what it started with, at
+ * the rate the host has been promoting objects, so an increment may run
+ * past the budget; past that growth the rest is done in one stop.
+ * rcgc_collect(2) runs a whole one, its increments back to back. Every rule of a stop-the-world
+ * collection holds: counters, finalizers once, resurrection, legacy
+ * finalizers, weak references cleared before finalizers and callbacks
+ * after, debug flags, statistics (the pauses are the stops'), freeze.
+ *
+ * Switching abandons an incremental collection that is running, as do
+ * rcgc_freeze and rcgc_unfreeze (nothing is lost: the next one finds
+ * what it would have). Returns 0, or -1 with errno = EINVAL for another
+ * @mode.
+ * Thread safety: any thread; waits for a running collection as
+ *   rcgc_collect. Cost: takes the collector's mutex.
+ */
+RCGC_API int rcgc_set_old_collection(int mode);
+
+/** rcgc_get_old_collection - The mode full collections run in. */
+RCGC_API int rcgc_get_old_collection(void);
+
+/**
+ * rcgc_set_increment_budget - Bound the work of each increment of an
+ * incremental full collection, in nanoseconds of its stop (default 1 ms;
+ * RCGC_GC_INCREMENT_US at start). 0 makes each increment as small as it
+ * can be (a few hundred objects): tests use it to run the host between
+ * many increments. The last increment (which finishes marking what was
+ * changed since the one before, and holds the garbage) may run over.
+ * Thread safety: any thread. Cost: one atomic store.
+ */
+RCGC_API void rcgc_set_increment_budget(uint64_t ns);
+
+/** rcgc_get_increment_budget - The increment budget, in nanoseconds. */
+RCGC_API uint64_t rcgc_get_increment_budget(void);
+
+/**
+ * rcgc_collect_step - Run one increment of an incremental full collection,
+ * starting one when none runs (hosts with idle time, and tests).
+ *
+ * Returns 1 when the collection still runs after this increment, 0 when
+ * this increment finished it (its garbage is freed when it returns), or
+ * -1 with errno = EINVAL in stop-the-world mode or from a hook running
+ * during a collection, ENOMEM when a collection cannot start for want of
+ * memory (nothing is lost).
+ * Thread safety: any thread, as rcgc_collect. Cost: one stop of the world
+ *   within the budget; the last one also frees the garbage, as
+ *   rcgc_collect does.
+ */
+RCGC_API int rcgc_collect_step(void);
+
+/**
+ * rcgc_old_collection_running - Whether an incremental full collection has
+ * started and not ended (the barrier in rcgc_incref is up meanwhile).
+ * Thread safety: any thread. Cost: takes the collector's mutex.
+ */
+RCGC_API bool rcgc_old_collection_running(void);
+
 /* -------------------------------------------------------------- Callbacks */
 
-enum rcgc_gc_phase { RCGC_GC_START = 0, RCGC_GC_STOP = 1 };
+/* RCGC_GC_INCREMENT: after each stop of a full collection that runs in
+ * increments (rcgc_set_old_collection), between its start and stop, to the
+ * callbacks registered with rcgc_callback_add_increments; the info's
+ * pause_ns is that stop's, the other counts 0. */
+enum rcgc_gc_phase { RCGC_GC_START = 0, RCGC_GC_STOP = 1, RCGC_GC_INCREMENT = 2 };
 
 /**
  * struct rcgc_gc_info - what a callback learns about a collection.
@@ -215,7 +301,8 @@ enum rcgc_gc_phase { RCGC_GC_START = 0, RCGC_GC_STOP = 1 };
  * @uncollectable: objects kept because of legacy finalizers (0 at start).
  * @pause_ns: how long the other threads were stopped, from the stop request
  *     (time for every thread to reach a safepoint included) to the restart
- *     (0 at start).
+ *     (0 at start); for an old collection run in increments, the sum of its
+ *     stops at the end, and one stop's in the increment phase.
  * @elapsed_ns: the whole collection, finalizers and clears included.
  */
 typedef struct rcgc_gc_info {
@@ -238,6 +325,14 @@ typedef void (*rcgc_gc_callback_fn)(enum rcgc_gc_phase phase, const rcgc_gc_info
  *   lock.
  */
 RCGC_API int rcgc_callback_add(rcgc_gc_callback_fn callback, void *arg);
+
+/**
+ * rcgc_callback_add_increments - As rcgc_callback_add, and the callback is
+ * also called after each stop of an incremental full collection
+ * (RCGC_GC_INCREMENT, the stop's pause in info->pause_ns): how a host
+ * draws the distribution of its pauses. rcgc_callback_remove removes it.
+ */
+RCGC_API int rcgc_callback_add_increments(rcgc_gc_callback_fn callback, void *arg);
 
 /**
  * rcgc_callback_remove - Remove the first registration of (@callback, @arg).

@@ -229,6 +229,25 @@ RCGC_API extern _Thread_local uint32_t rcgc_tls_thread_id
  * refcount.c): other threads' counts, immortal and atomic objects, and the
  * owner's last reference. Called only by the inline functions below. */
 RCGC_API void rcgc_incref_slow(rcgc_object *obj);
+
+/* The old-generation barrier (internal to the inline functions below; see
+ * rcgc_set_old_collection in rcgc/gc.h). While an old collection runs in
+ * increments, an increment of an object in generation 2 must tell the
+ * collector (a new reference to it may come from an object it has already
+ * scanned), so rcgc_gc_barrier is nonzero then and such an increment calls
+ * rcgc_gc_barrier_slow. RCGC_GC_OLD_BITS is generation 2's value of
+ * ob_flags bits 4-6; src/gc asserts that it agrees. */
+RCGC_API extern _Atomic uint8_t rcgc_gc_barrier;
+RCGC_API void rcgc_gc_barrier_slow(rcgc_object *obj);
+#define RCGC_GC_GEN_BITS 0x70u
+#define RCGC_GC_OLD_BITS 0x30u
+
+static inline void rcgc_gc_barrier_check(rcgc_object *obj) {
+    if (RCGC_UNLIKELY(atomic_load_explicit(&rcgc_gc_barrier, memory_order_relaxed) != 0) &&
+        (atomic_load_explicit(&obj->ob_flags, memory_order_relaxed) & RCGC_GC_GEN_BITS) ==
+            RCGC_GC_OLD_BITS)
+        rcgc_gc_barrier_slow(obj);
+}
 RCGC_API void rcgc_decref_slow(rcgc_object *obj);
 RCGC_API void rcgc_merge_zero_local(rcgc_object *obj);
 
@@ -243,6 +262,10 @@ RCGC_API void rcgc_merge_zero_local(rcgc_object *obj);
  * Thread safety: any attached thread. Cost: on the owning thread one load,
  *   one compare and one relaxed store, no atomic read-modify-write; from
  *   other threads one atomic add (a call); immortal objects: no write.
+ *   Plus one load and branch (the old-generation barrier); while an old
+ *   collection runs in increments, an increment of an object of
+ *   generation 2 also tests a bit (a call; once per object and collection
+ *   an atomic OR).
  */
 static inline void rcgc_incref(rcgc_object *obj) {
     if (RCGC_LIKELY(atomic_load_explicit(&obj->ob_tid, memory_order_relaxed) ==
@@ -250,6 +273,7 @@ static inline void rcgc_incref(rcgc_object *obj) {
         atomic_store_explicit(&obj->ob_ref_local,
                               atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed) + 1,
                               memory_order_relaxed);
+        rcgc_gc_barrier_check(obj);
         return;
     }
     rcgc_incref_slow(obj);

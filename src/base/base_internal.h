@@ -114,6 +114,11 @@ static inline void rcgc__cpu_relax(void) {
     X(trace_sample_kib, "RCGC_TRACE_SAMPLE_KIB", 0, 0, 1048576,                                    \
       "trace one allocation per this many KiB on average (0: every allocation)")                   \
     X(trace_top, "RCGC_TRACE_TOP", 10, 1, 1000, "allocation sites printed at exit")                \
+    X(gc_increment_us, "RCGC_GC_INCREMENT_US", 1000, 0, 1000000,                                   \
+      "incremental full collections: microseconds of work per stop (0: the least)")                \
+    X(gc_old_growth_pct, "RCGC_GC_OLD_GROWTH_PCT", 25, 10, 100,                                    \
+      "incremental full collections: growth of generation 2, in percent of what a collection "     \
+      "started with, by which it must end")                                                        \
     X(report_interval_ms, "RCGC_REPORT_INTERVAL_MS", 100, 1, 3600000,                              \
       "RCGC_REPORT: milliseconds between memory samples (doubling every 1024 samples)")
 

@@ -38,7 +38,7 @@
  * Shared: everything here runs under gc_mutex, on the collecting thread,
  * but step 8's share of other threads.
  */
-#include "gc/gc_internal.h"
+#include "gc/gc_collection.h"
 
 #include <rcgc/raw.h>
 
@@ -49,32 +49,6 @@
 /* How many syncs a collection runs at its end to free the deferred
  * objects it found (see rcgc__gc_collect_locked). */
 #define GC_DEFERRED_SYNCS 16
-
-/* refs[] value of a candidate known to be reachable. */
-#define REACHABLE INT32_MIN
-/* Counts above this are clamped: no subtraction can bring them to zero. */
-#define REFS_CLAMP (INT32_MAX / 2)
-
-struct collection {
-    int generation;
-    unsigned debug;
-    unsigned target_gen;
-    struct gc_table *target;
-    uint32_t base, count; /* candidates: target slots [base, base + count) */
-    int32_t *refs;        /* per candidate, then per held object */
-    uint32_t *stack;      /* work list of candidate (or held) indices */
-    uint32_t top;
-    rcgc_object **held; /* unreachable and collectable, one reference each */
-    uint8_t *batch_of;  /* per held object: who clears and drops it (sweep.c) */
-    uint32_t held_count;
-    struct gc_sweep_owners owners;               /* the threads parked in the first stop */
-    uint32_t uncollectable_first, uncollectable; /* in the target, after step 4 */
-    bool legacy_found, finalizer_found, deferred_found, watched_found;
-    size_t collected;
-    rcgc_object *dead;
-    size_t generation_sizes[4]; /* for RCGC_DEBUG_STATS: 0, 1, 2, permanent */
-    uint64_t pause_ns;
-};
 
 /* The scratch arrays (refs and stack) are kept from one collection to the
  * next: young collections are frequent and small. */
@@ -109,23 +83,6 @@ static inline uint32_t candidate_index(const struct collection *c, const rcgc_ob
     return index < c->count ? index : UINT32_MAX;
 }
 
-/* An object's count as the collector sees it: exact, since the world is
- * stopped and every queue and deferred table was applied (step 1). */
-static inline int32_t count_for_collection(const rcgc_object *obj) {
-    uint16_t flags = gc_flags_load(obj);
-    if ((flags & OBJ_MODE_MASK) == RCGC_RC_IMMORTAL)
-        return REFS_CLAMP;
-    int64_t total =
-        (atomic_load_explicit(&obj->ob_ref_shared, memory_order_relaxed) >> REF_SHARED_SHIFT) +
-        atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed);
-    return total > REFS_CLAMP ? REFS_CLAMP : (int32_t)total;
-}
-
-static void traverse(rcgc_object *obj, rcgc_visit_fn visit, void *arg) {
-    if (obj->ob_type->traverse != NULL)
-        obj->ob_type->traverse(obj, visit, arg);
-}
-
 /* ------------------------------------------------- Step 1: exact counts */
 
 static void drain_queue_stopped(struct thread_record *record, void *dead) {
@@ -133,7 +90,7 @@ static void drain_queue_stopped(struct thread_record *record, void *dead) {
     rcgc__thread_drain_queue(record, dead);
 }
 
-static void make_counts_exact(struct collection *c) {
+void rcgc__gc_make_counts_exact(struct collection *c) {
     rcgc__threads_lock_held_walk(drain_queue_stopped, &c->dead);
     (void)rcgc__deferred_apply_all_stopped(&c->dead);
 }
@@ -167,7 +124,7 @@ static void move_in(struct collection *c, struct gc_table *from) {
             rcgc_object *obj = slots[i];
             if (obj == NULL)
                 continue;
-            c->refs[target->length - c->base] = count_for_collection(obj);
+            c->refs[target->length - c->base] = gc_count_for_collection(obj);
             if (!gc_table_append(target, obj))
                 rcgc__fatal("rcgc: generation table could not grow during a collection "
                             "(its room was reserved)");
@@ -186,7 +143,7 @@ static void move_young(struct gc_table *table, void *arg) {
 static inline __attribute__((always_inline)) void record_count(rcgc_object *obj, uint32_t slot,
                                                                void *arg) {
     struct collection *c = arg;
-    c->refs[slot] = count_for_collection(obj);
+    c->refs[slot] = gc_count_for_collection(obj);
 }
 
 /* A full collection's own generation: squeezed in place, counted. */
@@ -219,7 +176,7 @@ static bool gather_candidates(struct collection *c) {
     return true;
 }
 
-static void reset_counters(int generation) {
+void rcgc__gc_reset_counters(int generation) {
     atomic_store_explicit(&rcgc__gc_young_count, 0, memory_order_relaxed);
     rcgc__gc_for_each_young(reset_young, &generation);
     rcgc__gc_young_makers_reset_stopped();
@@ -255,7 +212,7 @@ static uint32_t trial_deletion(struct collection *c) {
         rcgc_object **slots;
         uint32_t n = gc_table_run(c->target, c->base + i, c->base + c->count, &slots);
         for (uint32_t j = 0; j < n; j++)
-            traverse(slots[j], subtract_visit, c);
+            gc_traverse(slots[j], subtract_visit, c);
         i += n;
     }
     /* From each candidate with an outside reference, in table order, the
@@ -281,7 +238,7 @@ static uint32_t trial_deletion(struct collection *c) {
         reachable++;
         while (c->top > 0) {
             uint32_t before = --c->top;
-            traverse(candidate(c, c->stack[before]), mark_visit, c);
+            gc_traverse(candidate(c, c->stack[before]), mark_visit, c);
             reachable += c->top - before;
         }
     }
@@ -293,7 +250,7 @@ static uint32_t trial_deletion(struct collection *c) {
 /* One pass over each unreachable object's header does all that step 4
  * needs of it: with millions of them, every extra pass is a cache miss
  * per object. */
-static void hold(struct collection *c, rcgc_object *obj) {
+void rcgc__gc_hold(struct collection *c, rcgc_object *obj) {
     /* Another thread's object has its counts merged now, while its owner
      * is stopped: every drop in step 8 is then a plain atomic subtraction
      * instead of one queueing (and one lock of the owner's queue) each,
@@ -327,7 +284,7 @@ static void split_unreachable(struct collection *c) {
     for (uint32_t i = 0; i < c->count; i++) {
         rcgc_object *obj = candidate(c, i);
         if (c->refs[i] != REACHABLE) {
-            hold(c, obj);
+            rcgc__gc_hold(c, obj);
             continue;
         }
         if (write != c->base + i) {
@@ -373,6 +330,8 @@ static void compact_held(struct collection *c) {
  * reaches, cannot be freed safely, since the finalizer might use what the
  * others' clear hooks dropped. */
 static void separate_uncollectable(struct collection *c) {
+    if (!c->legacy_found)
+        return;
     c->uncollectable_first = c->target->length;
     c->top = 0;
     for (uint32_t k = 0; k < c->held_count; k++) {
@@ -383,7 +342,7 @@ static void separate_uncollectable(struct collection *c) {
         }
     }
     while (c->top > 0)
-        traverse(*gc_table_slot(c->target, c->stack[--c->top]), legacy_visit, c);
+        gc_traverse(*gc_table_slot(c->target, c->stack[--c->top]), legacy_visit, c);
     c->uncollectable = c->target->length - c->uncollectable_first;
     compact_held(c);
 }
@@ -418,8 +377,6 @@ static bool find_unreachable(struct collection *c) {
         return false; /* everything survives this time */
     c->batch_of = (uint8_t *)(c->held + unreachable);
     split_unreachable(c);
-    if (c->legacy_found)
-        separate_uncollectable(c);
     return true;
 }
 
@@ -484,20 +441,20 @@ static void held_mark_visit(rcgc_object *referent, void *arg) {
 static void return_resurrected(struct collection *c) {
     uint64_t stop_start = rcgc__now_ns();
     rcgc__stop_the_world();
-    make_counts_exact(c);
+    rcgc__gc_make_counts_exact(c);
     c->top = 0;
     for (uint32_t k = 0; k < c->held_count; k++)
-        c->refs[k] = gc_is_held(c->held[k]) ? count_for_collection(c->held[k]) - 1 : REACHABLE;
+        c->refs[k] = gc_is_held(c->held[k]) ? gc_count_for_collection(c->held[k]) - 1 : REACHABLE;
     for (uint32_t k = 0; k < c->held_count; k++)
         if (gc_is_held(c->held[k]))
-            traverse(c->held[k], held_subtract_visit, c);
+            gc_traverse(c->held[k], held_subtract_visit, c);
     for (uint32_t k = 0; k < c->held_count; k++)
         if (c->refs[k] != 0 && c->refs[k] != REACHABLE) {
             c->refs[k] = REACHABLE;
             c->stack[c->top++] = k;
         }
     while (c->top > 0)
-        traverse(c->held[c->stack[--c->top]], held_mark_visit, c);
+        gc_traverse(c->held[c->stack[--c->top]], held_mark_visit, c);
     /* The held array keeps every pointer: the reference is still ours. */
     for (uint32_t k = 0; k < c->held_count; k++) {
         rcgc_object *obj = c->held[k];
@@ -507,7 +464,10 @@ static void return_resurrected(struct collection *c) {
     clear_watchers_stopped(c);
     GC_CHECK_STEP(c->held, c->held_count, "returning the resurrected");
     rcgc__start_the_world();
-    c->pause_ns += rcgc__now_ns() - stop_start;
+    uint64_t stopped = rcgc__now_ns() - stop_start;
+    c->pause_ns += stopped;
+    if (stopped > c->longest_stop_ns)
+        c->longest_stop_ns = stopped;
 }
 
 #if RCGC_CHECKS >= 2
@@ -530,7 +490,7 @@ static void check_no_outside_references(void *arg) {
         c->refs[k] = 0;
     for (uint32_t k = 0; k < c->held_count; k++)
         if (gc_is_held(c->held[k]))
-            traverse(c->held[k], held_count_visit, c);
+            gc_traverse(c->held[k], held_count_visit, c);
     for (uint32_t k = 0; k < c->held_count; k++) {
         rcgc_object *obj = c->held[k];
         if (!gc_is_held(obj) || rcgc_rc_mode(obj) == RCGC_RC_DEFERRED)
@@ -581,7 +541,7 @@ static void print_start(const struct collection *c, FILE *out) {
     fprintf(out, "gc: objects in permanent generation: %zu\n", c->generation_sizes[3]);
 }
 
-static void measure_generations(struct collection *c) {
+void rcgc__gc_measure_generations(struct collection *c) {
     c->generation_sizes[0] = 0;
     rcgc__gc_for_each_young(count_young_live, &c->generation_sizes[0]);
     c->generation_sizes[1] = rcgc__gc_table_live(gc_old_table(GEN_MIDDLE));
@@ -589,20 +549,87 @@ static void measure_generations(struct collection *c) {
     c->generation_sizes[3] = rcgc__gc_table_live(gc_old_table(GEN_PERMANENT));
 }
 
-static void record_statistics(const struct collection *c) {
+void rcgc__gc_record_statistics(const struct collection *c) {
     rcgc__gc_state_lock();
     rcgc_gc_stats *stats = &rcgc__gc.stats[c->generation];
     stats->collections++;
     stats->collected += c->collected;
     stats->uncollectable += c->uncollectable;
     stats->total_pause_ns += c->pause_ns;
-    if (c->pause_ns > stats->max_pause_ns)
-        stats->max_pause_ns = c->pause_ns;
+    if (c->longest_stop_ns > stats->max_pause_ns)
+        stats->max_pause_ns = c->longest_stop_ns;
     rcgc__gc_state_unlock();
+}
+
+ptrdiff_t rcgc__gc_collection_finish(struct collection *c, bool found, uint64_t start,
+                                     uint64_t returned_before) {
+    save_uncollectable(c);
+    rcgc__death_list_run(c->dead);
+    c->dead = NULL;
+
+    /* Looked up once per collection, not once per line. */
+    FILE *out = c->debug != 0 ? rcgc__gc_debug_stream() : NULL;
+    if (c->debug & RCGC_DEBUG_STATS)
+        print_start(c, out);
+    if (c->debug & RCGC_DEBUG_COLLECTABLE)
+        for (uint32_t k = 0; k < c->held_count; k++)
+            print_object(out, "collectable", c->held[k]);
+    if (c->finalizer_found && run_finalizers(c)) {
+        return_resurrected(c);
+        rcgc__death_list_run(c->dead);
+        c->dead = NULL;
+    }
+    delete_garbage(c);
+    /* Deferred garbage had its last references dropped into tables, and
+     * deferred objects found dead at the stop went back on their list once
+     * their finalizers ran: apply the tables again, so that what this
+     * collection found is freed when it returns. Each sync frees one more
+     * link of a deferred chain; bounded, since other threads may keep
+     * making deferred garbage meanwhile (the next collection takes the
+     * rest). */
+    if (c->deferred_found || rcgc__deferred_returned() != returned_before)
+        for (int sync = 0; sync < GC_DEFERRED_SYNCS && rcgc_sync_deferred() > 0; sync++) {
+        }
+    if (c->debug & RCGC_DEBUG_UNCOLLECTABLE)
+        for (uint32_t i = c->uncollectable_first;
+             i < c->uncollectable_first + c->uncollectable && i < c->target->length; i++) {
+            rcgc_object *obj = *gc_table_slot(c->target, i);
+            if (obj != NULL)
+                print_object(out, "uncollectable", obj);
+        }
+    rcgc_raw_free(c->held);
+    c->held = NULL;
+
+    uint64_t elapsed = rcgc__now_ns() - start;
+    if (c->debug & RCGC_DEBUG_STATS)
+        fprintf(out, "gc: done, %zu unreachable, %u uncollectable, %.4fs elapsed\n",
+                c->collected + c->uncollectable, c->uncollectable, (double)elapsed / 1e9);
+    if (found)
+        rcgc__gc_record_statistics(c);
+    rcgc_gc_info info = {c->generation, c->collected, c->uncollectable, c->pause_ns, elapsed};
+    rcgc__gc_run_callbacks(RCGC_GC_STOP, &info);
+    atomic_store_explicit(&rcgc__gc_collecting, false, memory_order_relaxed);
+    rcgc__gc_in_collection = false;
+    if (!found) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return (ptrdiff_t)(c->collected + c->uncollectable);
+}
+
+void rcgc__gc_separate_uncollectable(struct collection *c) { separate_uncollectable(c); }
+
+void rcgc__gc_settle_held_stopped(struct collection *c) {
+    separate_uncollectable(c);
+    if (c->watched_found)
+        clear_watchers_stopped(c);
 }
 
 ptrdiff_t rcgc__gc_collect_locked(int generation) {
     rcgc_assert(rcgc__gc_lock_held());
+    /* A full collection squeezes generation 2, whose slots an incremental
+     * one relies on: the two never overlap (a change of mode abandons). */
+    rcgc_assert(generation < 2 || !rcgc__gc_old_running());
     rcgc__gc_in_collection = true;
     atomic_store_explicit(&rcgc__gc_collecting, true, memory_order_relaxed);
     struct collection c = {.generation = generation, .debug = rcgc_get_debug()};
@@ -615,82 +642,38 @@ ptrdiff_t rcgc__gc_collect_locked(int generation) {
      * reach a safepoint is part of what the others lose. */
     uint64_t stop_start = rcgc__now_ns();
     rcgc__stop_the_world();
-    make_counts_exact(&c);
+    rcgc__gc_make_counts_exact(&c);
     GC_CHECK_STEP(NULL, 0, "the stop");
     if (c.debug & RCGC_DEBUG_STATS)
-        measure_generations(&c);
+        rcgc__gc_measure_generations(&c);
     bool gathered = gather_candidates(&c);
     GC_CHECK_STEP(NULL, 0, "gathering the candidates");
     bool found = false;
     if (gathered) {
-        reset_counters(generation);
+        rcgc__gc_reset_counters(generation);
         rcgc__gc_sweep_note_owners_stopped(&c.owners);
         found = find_unreachable(&c);
-        if (c.watched_found)
-            clear_watchers_stopped(&c);
+        rcgc__gc_settle_held_stopped(&c);
         GC_CHECK_STEP(c.held, c.held_count, "finding the unreachable");
         if (generation == 2)
             atomic_store_explicit(&rcgc__gc_pending_from, c.target->length, memory_order_relaxed);
     }
     rcgc__start_the_world();
-    c.pause_ns = rcgc__now_ns() - stop_start;
-    save_uncollectable(&c);
-    rcgc__death_list_run(c.dead);
-    c.dead = NULL;
-
-    /* Looked up once per collection, not once per line. */
-    FILE *out = c.debug != 0 ? rcgc__gc_debug_stream() : NULL;
-    if (c.debug & RCGC_DEBUG_STATS)
-        print_start(&c, out);
-    if (c.debug & RCGC_DEBUG_COLLECTABLE)
-        for (uint32_t k = 0; k < c.held_count; k++)
-            print_object(out, "collectable", c.held[k]);
-    if (c.finalizer_found && run_finalizers(&c)) {
-        return_resurrected(&c);
-        rcgc__death_list_run(c.dead);
-        c.dead = NULL;
-    }
-    delete_garbage(&c);
-    /* Deferred garbage had its last references dropped into tables, and
-     * deferred objects found dead at the stop went back on their list once
-     * their finalizers ran: apply the tables again, so that what this
-     * collection found is freed when it returns. Each sync frees one more
-     * link of a deferred chain; bounded, since other threads may keep
-     * making deferred garbage meanwhile (the next collection takes the
-     * rest). */
-    if (c.deferred_found || rcgc__deferred_returned() != returned_before)
-        for (int sync = 0; sync < GC_DEFERRED_SYNCS && rcgc_sync_deferred() > 0; sync++) {
-        }
-    if (c.debug & RCGC_DEBUG_UNCOLLECTABLE)
-        for (uint32_t i = c.uncollectable_first;
-             i < c.uncollectable_first + c.uncollectable && i < c.target->length; i++) {
-            rcgc_object *obj = *gc_table_slot(c.target, i);
-            if (obj != NULL)
-                print_object(out, "uncollectable", obj);
-        }
-    rcgc_raw_free(c.held);
-
+    c.pause_ns = c.longest_stop_ns = rcgc__now_ns() - stop_start;
+    ptrdiff_t result = rcgc__gc_collection_finish(&c, found, start, returned_before);
     if (found && generation == 1)
         rcgc__gc.long_lived_pending += c.count - c.collected;
     if (found && generation == 2) {
         rcgc__gc.long_lived_pending = 0;
         rcgc__gc.long_lived_total = c.target->length;
     }
-    uint64_t elapsed = rcgc__now_ns() - start;
-    if (c.debug & RCGC_DEBUG_STATS)
-        fprintf(out, "gc: done, %zu unreachable, %u uncollectable, %.4fs elapsed\n",
-                c.collected + c.uncollectable, c.uncollectable, (double)elapsed / 1e9);
-    if (found)
-        record_statistics(&c);
-    info = (rcgc_gc_info){generation, c.collected, c.uncollectable, c.pause_ns, elapsed};
-    rcgc__gc_run_callbacks(RCGC_GC_STOP, &info);
-    atomic_store_explicit(&rcgc__gc_collecting, false, memory_order_relaxed);
-    rcgc__gc_in_collection = false;
-    if (!found) {
-        errno = ENOMEM;
-        return -1;
-    }
-    return (ptrdiff_t)(c.collected + c.uncollectable);
+    return result;
+}
+
+static ptrdiff_t collect_locked(void *arg) {
+    int generation = *(const int *)arg;
+    return generation == 2 && rcgc__gc_old_incremental() ? rcgc__gc_old_collect_whole()
+                                                         : rcgc__gc_collect_locked(generation);
 }
 
 ptrdiff_t rcgc_collect(int generation) {
@@ -700,6 +683,10 @@ ptrdiff_t rcgc_collect(int generation) {
     }
     if (rcgc__gc_in_collection)
         return 0;
+    return rcgc__gc_call_locked(collect_locked, &generation);
+}
+
+ptrdiff_t rcgc__gc_call_locked(ptrdiff_t (*fn)(void *arg), void *arg) {
     bool attached_here = false;
     if (!rcgc_thread_is_attached()) {
         if (rcgc_thread_attach() != 0)
@@ -707,9 +694,9 @@ ptrdiff_t rcgc_collect(int generation) {
         attached_here = true;
     }
     rcgc__gc_lock();
-    ptrdiff_t found = rcgc__gc_collect_locked(generation);
+    ptrdiff_t result = fn(arg);
     rcgc__gc_unlock();
     if (attached_here)
         rcgc_thread_detach();
-    return found;
+    return result;
 }

@@ -186,6 +186,31 @@ int rcgc__gc_generation_due(void);
 /* collect.c: one collection; gc_mutex held, not from inside a collection. */
 ptrdiff_t rcgc__gc_collect_locked(int generation);
 
+/* increments.c: full collections in increments (rcgc_set_old_collection).
+ * All with gc_mutex held. */
+bool rcgc__gc_old_incremental(void); /* the mode is RCGC_OLD_INCREMENTAL */
+bool rcgc__gc_old_running(void);     /* one has started and not ended */
+/* An automatic collection: the generation due, and in incremental mode a
+ * generation-1 collection instead of a full one, which starts an
+ * incremental one; while one runs, an increment after each collection. */
+void rcgc__gc_collect_automatic(void);
+/* rcgc_collect(2) in incremental mode: a whole one, increments back to
+ * back (a running one is abandoned first). */
+ptrdiff_t rcgc__gc_old_collect_whole(void);
+/* Drop the running one, if any: barrier lowered, nothing freed. World
+ * stopped (freeze, unfreeze, a change of mode). */
+void rcgc__gc_old_abandon_stopped(void);
+/* After the restart that followed an abandon: its stop callbacks and
+ * statistics, as a collection that found nothing. */
+void rcgc__gc_old_end_abandoned(void);
+
+/* At load: RCGC_GC_OLD (@mode, NULL when unset) and RCGC_GC_INCREMENT_US. */
+void rcgc__gc_old_settings_from_environment(const char *mode);
+
+/* @fn(@arg) with gc_mutex held, the calling thread attached for the call
+ * if it was not (-1 when it cannot be): the public calls that collect. */
+ptrdiff_t rcgc__gc_call_locked(ptrdiff_t (*fn)(void *arg), void *arg);
+
 /* True on the thread running a collection (its hooks included). */
 extern _Thread_local bool rcgc__gc_in_collection;
 

@@ -28,6 +28,7 @@ void rcgc_freeze(void) {
         return;
     rcgc__gc_lock();
     rcgc__stop_the_world();
+    rcgc__gc_old_abandon_stopped();
     struct gc_table *permanent = gc_old_table(GEN_PERMANENT);
     uint64_t incoming = gc_old_table(GEN_MIDDLE)->length + gc_old_table(GEN_OLD)->length;
     rcgc__gc_for_each_young(add_length, &incoming);
@@ -41,6 +42,7 @@ void rcgc_freeze(void) {
         atomic_store_explicit(&rcgc__gc_young_count, 0, memory_order_relaxed);
     }
     rcgc__start_the_world();
+    rcgc__gc_old_end_abandoned();
     rcgc__gc_unlock();
 }
 
@@ -49,12 +51,14 @@ void rcgc_unfreeze(void) {
         return;
     rcgc__gc_lock();
     rcgc__stop_the_world();
+    rcgc__gc_old_abandon_stopped();
     struct gc_table *old = gc_old_table(GEN_OLD), *permanent = gc_old_table(GEN_PERMANENT);
     if (rcgc__gc_table_reserve(old, permanent->length)) {
         rcgc__gc_table_move_all(old, permanent);
         rcgc__gc_table_trim(permanent, 0);
     }
     rcgc__start_the_world();
+    rcgc__gc_old_end_abandoned();
     rcgc__gc_unlock();
 }
 

@@ -1,6 +1,7 @@
 /* src/gc/state.c - the collector's settings and bookkeeping: thresholds,
  * counters, enable/disable, debug flags and stream, the garbage list,
- * callbacks, statistics, and the environment (RCGC_THRESHOLDS, RCGC_DEBUG).
+ * callbacks, statistics, and the environment (RCGC_THRESHOLDS, RCGC_DEBUG,
+ * RCGC_GC_OLD).
  *
  * Shared: the statistics, the garbage list, the callbacks and the debug
  * stream behind the state lock (a leaf: never held while a hook runs or a
@@ -91,6 +92,7 @@ __attribute__((constructor)) static void read_gc_environment(void) {
     const char *debug = getenv("RCGC_DEBUG");
     if (debug != NULL && *debug != '\0')
         parse_debug(debug);
+    rcgc__gc_old_settings_from_environment(getenv("RCGC_GC_OLD"));
 }
 
 /* --------------------------------------------------------------- Settings */
@@ -235,12 +237,13 @@ size_t rcgc_garbage_clear(void) {
 struct gc_callback {
     rcgc_gc_callback_fn fn;
     void *arg;
+    bool increments; /* also called in the RCGC_GC_INCREMENT phase */
 };
 
 static struct gc_callback *callbacks; /* state lock */
 static size_t callback_count, callback_capacity;
 
-int rcgc_callback_add(rcgc_gc_callback_fn callback, void *arg) {
+static int add_callback(rcgc_gc_callback_fn callback, void *arg, bool increments) {
     rcgc__gc_state_lock();
     if (callback_count == callback_capacity) {
         size_t capacity = callback_capacity ? callback_capacity * 2 : 4;
@@ -253,9 +256,17 @@ int rcgc_callback_add(rcgc_gc_callback_fn callback, void *arg) {
         callbacks = grown;
         callback_capacity = capacity;
     }
-    callbacks[callback_count++] = (struct gc_callback){callback, arg};
+    callbacks[callback_count++] = (struct gc_callback){callback, arg, increments};
     rcgc__gc_state_unlock();
     return 0;
+}
+
+int rcgc_callback_add(rcgc_gc_callback_fn callback, void *arg) {
+    return add_callback(callback, arg, false);
+}
+
+int rcgc_callback_add_increments(rcgc_gc_callback_fn callback, void *arg) {
+    return add_callback(callback, arg, true);
 }
 
 int rcgc_callback_remove(rcgc_gc_callback_fn callback, void *arg) {
@@ -287,7 +298,8 @@ void rcgc__gc_run_callbacks(enum rcgc_gc_phase phase, const rcgc_gc_info *info) 
     if (copy == NULL)
         return;
     for (size_t i = 0; i < count; i++)
-        copy[i].fn(phase, info, copy[i].arg);
+        if (phase != RCGC_GC_INCREMENT || copy[i].increments)
+            copy[i].fn(phase, info, copy[i].arg);
     if (copy != stack_copy)
         rcgc_raw_free(copy);
 }

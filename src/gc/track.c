@@ -10,6 +10,7 @@
  * only memory the thread owns - no lock and no shared cache line on the
  * allocation path, which is what lets two threads making objects scale.
  */
+#include "gc/gc_barrier.h"
 #include "gc/gc_internal.h"
 
 #include <rcgc/raw.h>
@@ -214,6 +215,8 @@ struct gc_table *rcgc__gc_table_of(const rcgc_object *obj, unsigned gen) {
 static inline __attribute__((always_inline)) void untrack_slot(rcgc_object *obj, unsigned gen) {
     struct gc_table *table = rcgc__gc_table_of(obj, gen);
     if (table != NULL) {
+        if (gen == GEN_OLD)
+            rcgc__gc_barrier_untracking(obj);
         uint32_t slot = atomic_load_explicit(&obj->ob_gc_slot, memory_order_relaxed);
         /* Not the length: the owner may be appending meanwhile. */
         rcgc_assert_internal(*gc_table_slot(table, slot) == obj);
@@ -315,7 +318,7 @@ RCGC_NOINLINE static void maybe_collect(void) {
     limit = atomic_load_explicit(&rcgc__gc_young_limit, memory_order_relaxed);
     if (limit != 0 && atomic_load_explicit(&rcgc__gc_young_count, memory_order_relaxed) >= limit &&
         atomic_load_explicit(&rcgc__gc_enabled, memory_order_relaxed))
-        (void)rcgc__gc_collect_locked(rcgc__gc_generation_due());
+        rcgc__gc_collect_automatic();
     rcgc__gc_unlock();
 }
 

@@ -261,6 +261,10 @@ void rcgc__object_set_death_hooks(const struct rcgc__death_hooks *hooks) {
 
 void rcgc__object_watch_death(rcgc_object *obj) {
     atomic_fetch_or_explicit(&obj->ob_flags, (uint16_t)OBJ_DEATH_WATCHED, memory_order_relaxed);
+    /* An incremental collection lists the weak references to clear when
+     * it counts its candidates; one watched since is taken as reachable
+     * (the caller holds a reference to it), as an increment would be. */
+    rcgc_gc_barrier_check(obj);
 }
 
 /* Stop watching @obj; true if it was watched (so this caller runs its

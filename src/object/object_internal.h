@@ -168,6 +168,7 @@ static inline bool rcgc__object_try_incref(struct rcgc_object *obj) {
         uint32_t local = atomic_load_explicit(&obj->ob_ref_local, memory_order_relaxed);
         if (local > 0) {
             atomic_store_explicit(&obj->ob_ref_local, local + 1, memory_order_relaxed);
+            rcgc_gc_barrier_check(obj);
             return true;
         }
     }

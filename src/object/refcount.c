@@ -63,6 +63,7 @@ void rcgc_incref_slow(rcgc_object *obj) {
     if (mode == RCGC_RC_IMMORTAL)
         return;
     check_attached(obj, "rcgc_incref");
+    rcgc_gc_barrier_check(obj);
     if (mode == RCGC_RC_DEFERRED) {
         rcgc__deferred_add(obj, 1);
         return;
@@ -81,6 +82,7 @@ bool rcgc__object_try_incref_slow(rcgc_object *obj) {
         return true;
     check_attached(obj, "rcgc_weakref_get");
     if (mode == RCGC_RC_DEFERRED) {
+        rcgc_gc_barrier_check(obj);
         rcgc__deferred_add(obj, 1);
         return true;
     }
@@ -93,8 +95,10 @@ bool rcgc__object_try_incref_slow(rcgc_object *obj) {
             ((shared & REF_MERGED) != 0 && (shared >> REF_SHARED_SHIFT) <= 0))
             return false;
         if (atomic_compare_exchange_weak_explicit(&obj->ob_ref_shared, &shared, shared + REF_ONE,
-                                                  memory_order_relaxed, memory_order_relaxed))
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+            rcgc_gc_barrier_check(obj);
             return true;
+        }
     }
 }
 

@@ -202,6 +202,7 @@ rcgc_object *rcgc_weakref_get(rcgc_object *ref) {
         rcgc_assert(local > 0 &&
                     atomic_load_explicit(&obj->ob_tid, memory_order_relaxed) == rcgc_tls_thread_id);
         atomic_store_explicit(&obj->ob_ref_local, local + 1, memory_order_relaxed);
+        rcgc_gc_barrier_check(obj);
         return obj;
     }
     uintptr_t target = weakref_lock(w);
