@@ -262,8 +262,26 @@ static void check_barrier_stopped(void) {}
 
 /* ----------------------------------------------------- Start, end, abandon */
 
+/* refs[] and the work list, kept from one collection to the next, as a
+ * stop-the-world collection keeps its own: their pages are faulted in
+ * once, not in the stops of every collection (a first touch can cost tens
+ * of microseconds a page in a virtual machine, and marking pushes onto
+ * fresh pages in bursts), and a collection is about as large as the last. */
+static void *arrays;
+static size_t arrays_bytes;
+
+static bool arrays_reserve(size_t need) {
+    if (arrays != NULL && need <= arrays_bytes &&
+        !(arrays_bytes > ((size_t)4 << 20) && need < arrays_bytes / 8))
+        return true;
+    rcgc_raw_free(arrays);
+    size_t bytes = need + need / 4 > 4096 ? need + need / 4 : 4096; /* room to grow */
+    arrays = rcgc_raw_malloc(bytes);
+    arrays_bytes = arrays != NULL ? bytes : 0;
+    return arrays != NULL;
+}
+
 static void free_state(void) {
-    rcgc_raw_free(old.refs);
     rcgc_raw_free(old.counted);
     rcgc_raw_free(old.watched);
     old.watched = NULL;
@@ -327,8 +345,10 @@ static bool start_stopped(void) {
     uint64_t end = old.table->length + incoming;
     if (end > UINT32_MAX || !rcgc__gc_table_reserve(old.table, incoming))
         return false;
-    size_t bytes = (size_t)end * (sizeof(int32_t) + sizeof(uint32_t));
-    old.refs = rcgc_raw_malloc(bytes > 0 ? bytes : 1);
+    /* Reserved before the stop (see start()); more only if the young
+     * generation outgrew the guess. */
+    if (arrays_reserve((size_t)end * (sizeof(int32_t) + sizeof(uint32_t))))
+        old.refs = arrays;
 #if RCGC_CHECKS >= 2
     old.counted = rcgc_raw_malloc(end > 0 ? (size_t)end * sizeof(int32_t) : 1);
 #endif
@@ -499,6 +519,15 @@ static bool start(uint64_t budget_ns, ptrdiff_t *result) {
     rcgc_gc_info info = {.generation = 2};
     rcgc__gc_run_callbacks(RCGC_GC_START, &info);
     old.returned_before = rcgc__deferred_returned();
+    /* The arrays for what generations 1 and 2 hold (their lengths are the
+     * collector's to read: only it appends to them) and a young
+     * generation's worth, before the stop: freeing and faulting in tens of
+     * megabytes is not work for a stop. */
+    uint64_t guess = (uint64_t)gc_old_table(GEN_OLD)->length + gc_old_table(GEN_MIDDLE)->length +
+                     (uint64_t)atomic_load_explicit(&rcgc__gc_young_limit, memory_order_relaxed) +
+                     GC_CHUNK_SLOTS;
+    if (guess <= UINT32_MAX)
+        (void)arrays_reserve((size_t)guess * (sizeof(int32_t) + sizeof(uint32_t)));
     uint64_t stop_start = rcgc__now_ns();
     rcgc__stop_the_world();
     bool started = start_stopped();
