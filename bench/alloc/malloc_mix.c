@@ -3,7 +3,7 @@
  * Each thread owns a slot array of --live blocks and, per operation, frees
  * one random block and mallocs a replacement of a random size. Threads share
  * only the two barriers that bracket the timed loop, so any cross-thread cost
- * measured is the allocator's own. It calls plain malloc and free: compare
+ * measured is the allocator's own. --mix chooses the size mix (mixes[]). It calls plain malloc and free: compare
  * chooses the allocator with LD_PRELOAD. Prints one bench-result in ns/op.
  */
 #include "bench_util.h"
@@ -16,32 +16,48 @@ struct worker {
     uint64_t seed;
     size_t live;
     long long ops;
+    const struct size_mix *mix;
     pthread_barrier_t *start;
     pthread_barrier_t *done;
     uint64_t t0, t1; /* just after the start and the done barrier */
     unsigned checksum;
 };
 
-/* One 64-bit draw per operation picks the size class, the size and (from the
- * top 32 bits, in worker_run) the slot: each extra draw would add about 1 ns
- * to every allocator's number alike, shrinking the ratios between them.
- *
- * The mix: 80 % of requests in 16-128 B, 15 % in 129-512 B, 5 % in
- * 513-4096 B, uniform inside each band. Object headers, small dicts, short
- * strings and tuples dominate CPython- and Ruby-style heaps; the tail stands
- * for buffers and large containers. */
-static size_t mix_size(uint64_t r) {
-    uint32_t band = (uint32_t)(((r & 0xffffu) * 100u) >> 16);
+/* A size mix: three bands of request sizes, each uniform inside, taken
+ * with the given percentages (the third band gets the rest). */
+struct size_mix {
+    const char *name;
+    uint32_t percent[2];
+    uint32_t low[3], high[3];
+};
+
+/* runtime: 80 % of requests in 16-128 B, 15 % in 129-512 B, 5 % in
+ *   513-4096 B. Object headers, small dicts, short strings and tuples
+ *   dominate CPython- and Ruby-style heaps; the tail stands for buffers and
+ *   large containers.
+ * wide: 70 % in 16-64 B, 25 % in 65-512 B, 5 % in 513 B-8 KiB. Smaller
+ *   objects but a longer tail: at 1 M live blocks the heap spans about
+ *   250 MiB, so a free's pointer-to-metadata walk is usually a cache and
+ *   TLB miss, the shape where allocators differ most. */
+static const struct size_mix mixes[] = {
+    {"runtime", {80, 95}, {16, 129, 513}, {128, 512, 4096}},
+    {"wide", {70, 95}, {16, 65, 513}, {64, 512, 8192}},
+};
+
+/* One 64-bit draw per operation picks the band, the size and (from the
+ * top 32 bits, in worker_run) the slot: each extra draw would add about
+ * 1 ns to every allocator's number alike, shrinking the ratios between
+ * them. */
+static size_t mix_size(const struct size_mix *mix, uint64_t r) {
+    uint32_t roll = (uint32_t)(((r & 0xffffu) * 100u) >> 16);
     uint32_t bits = (uint32_t)((r >> 16) & 0xffffu);
-    if (band < 80)
-        return 16 + ((bits * 113u) >> 16);
-    if (band < 95)
-        return 129 + ((bits * 384u) >> 16);
-    return 513 + ((bits * 3584u) >> 16);
+    unsigned band = roll < mix->percent[0] ? 0 : roll < mix->percent[1] ? 1 : 2;
+    uint32_t width = mix->high[band] - mix->low[band] + 1;
+    return mix->low[band] + ((bits * width) >> 16);
 }
 
-static unsigned char *mix_alloc(uint64_t r, size_t slot) {
-    size_t size = mix_size(r);
+static unsigned char *mix_alloc(const struct size_mix *mix, uint64_t r, size_t slot) {
+    size_t size = mix_size(mix, r);
     unsigned char *p = malloc(size);
     if (p == NULL) {
         fprintf(stderr, "malloc_mix: malloc(%zu) failed\n", size);
@@ -66,7 +82,7 @@ static void *worker_run(void *arg) {
     /* Fill first, untimed, so every timed operation is one free plus one
      * malloc at a steady live size, not a ramp from an empty heap. */
     for (size_t i = 0; i < w->live; i++)
-        slots[i] = mix_alloc(bench_rng_next(&rng), i);
+        slots[i] = mix_alloc(w->mix, bench_rng_next(&rng), i);
 
     unsigned sum = 0;
     pthread_barrier_wait(w->start);
@@ -79,7 +95,7 @@ static void *worker_run(void *arg) {
          * compiler cannot drop them as dead stores before free. */
         sum += slots[i][0];
         free(slots[i]);
-        slots[i] = mix_alloc(r, i);
+        slots[i] = mix_alloc(w->mix, r, i);
     }
     pthread_barrier_wait(w->done);
     w->t1 = bench_now_ns();
@@ -93,12 +109,24 @@ static void *worker_run(void *arg) {
 
 int main(int argc, char **argv) {
     long long live = 10000, ops = 0, seed = 1, threads = 1;
-    for (int i = 1; i < argc; i++)
+    const struct size_mix *mix = &mixes[0];
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--mix") == 0 && i + 1 < argc) {
+            mix = NULL;
+            for (size_t m = 0; m < sizeof mixes / sizeof mixes[0]; m++)
+                if (strcmp(argv[i + 1], mixes[m].name) == 0)
+                    mix = &mixes[m];
+            if (mix == NULL)
+                bench_usage_error(argv[0], argv[i + 1]);
+            i++;
+            continue;
+        }
         if (!bench_opt_int(argc, argv, &i, "--live", 1, UINT32_MAX, &live) &&
             !bench_opt_int(argc, argv, &i, "--ops", 1, LLONG_MAX, &ops) &&
             !bench_opt_int(argc, argv, &i, "--seed", 0, LLONG_MAX, &seed) &&
             !bench_opt_int(argc, argv, &i, "--threads", 1, 256, &threads))
             bench_usage_error(argv[0], argv[i]);
+    }
     /* Default --ops: 20 M up to 100 k live blocks, then 2e12 / live but
      * never under 4 M. Past 100 k the working set leaves the caches and an
      * op costs roughly in proportion (glibc: 32 ns at 10 k, 220 ns at 1 M
@@ -120,6 +148,7 @@ int main(int argc, char **argv) {
             .seed = (uint64_t)seed + (uint64_t)t * 0x9e3779b97f4a7c15u,
             .live = (size_t)live,
             .ops = ops,
+            .mix = mix,
             .start = &start,
             .done = &done,
         };
@@ -151,8 +180,8 @@ int main(int argc, char **argv) {
      * emptying the slots is not timed. */
     double wall_ns = (double)(t1 - t0);
     double total_ops = (double)threads * (double)ops;
-    printf("malloc_mix: live %lld, ops %lld, threads %lld, seed %lld, checksum %u\n", live, ops,
-           threads, seed, checksum);
+    printf("malloc_mix: mix %s, live %lld, ops %lld, threads %lld, seed %lld, checksum %u\n",
+           mix->name, live, ops, threads, seed, checksum);
     bench_result(wall_ns * (double)threads / total_ops, "ns/op", true);
     pthread_barrier_destroy(&start);
     pthread_barrier_destroy(&done);

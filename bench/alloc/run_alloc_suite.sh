@@ -11,7 +11,7 @@
 #              and benchmark) and alloc_suite.svg. A path ending in .svg
 #              names the chart itself; the other files go beside it.
 # Exit status: 0 when every allocator that ran gave results, 1 otherwise.
-# Takes about 3.5 minutes on the 2-core CI machine; keep the machine quiet.
+# Takes about 7 minutes on the 2-core CI machine; keep the machine quiet.
 set -u -o pipefail
 
 here=$(cd "$(dirname "$0")" && pwd) || exit 2
@@ -53,6 +53,9 @@ run() {
 # Timing benchmarks. The text before a title's first comma labels the chart.
 run 5 mimalloc "bench/malloc_mix: 10k live, 16-4096 B, 1 thread" malloc_mix --live 10000
 run 5 mimalloc "bench/malloc_mix: 1M live, 16-4096 B, 1 thread" malloc_mix --live 1000000
+run 5 mimalloc "bench/malloc_mix: wide 10k live, 16-8192 B, 1 thread" malloc_mix --mix wide --live 10000
+run 5 mimalloc "bench/malloc_mix: wide 1M live, 16-8192 B, 1 thread" malloc_mix --mix wide --live 1000000
+run 5 mimalloc "bench/alloc_burst: 10M x 32 B, all allocated then all freed, 1 thread" alloc_burst
 run 5 mimalloc "bench/binary_trees: 1 thread, depth 18" binary_trees --threads 1
 run 5 mimalloc "bench/binary_trees: 2 threads, depth 18" binary_trees --threads 2
 run 5 mimalloc "bench/larson: 2 threads, 5000 slots, 16-1000 B, cross-thread frees" \
