@@ -375,6 +375,39 @@ static void decommit_drops_resident_memory_and_reads_zero(void **state) {
     rcgc__raw_unmap(region, size, 0);
 }
 
+/* Large ranges are released in pieces (map.c says why): a range that
+ * starts and ends inside pieces must lose every page it covers and none
+ * beside it. */
+static void decommit_and_unmap_across_pieces_release_exactly_the_range(void **state) {
+    (void)state;
+    size_t page = rcgc_page_size();
+    size_t size = 16 * MiB;
+    char *region = rcgc__raw_map(size, 2 * MiB, 0);
+    assert_non_null(region);
+    touch_every_page(region, size, 0x21);
+    char *start = region + MiB + page;   /* inside the first piece */
+    size_t length = 13 * MiB - 3 * page; /* ends inside the seventh */
+    rcgc__raw_decommit(start, length);
+    assert_int_equal(resident_pages(start, length), 0);
+    assert_int_equal(start[length - page], 0);
+    assert_int_equal(start[-(ptrdiff_t)page], 0x21);
+    assert_int_equal(start[length], 0x21);
+    assert_int_equal(resident_pages(region, MiB + page), (MiB + page) / page);
+    rcgc__raw_recommit(start, length);
+
+    rcgc__raw_unmap(start, length, 0);
+    unsigned char vec;
+    for (size_t off = 0; off < length; off += page) {
+        errno = 0;
+        assert_int_equal(mincore(start + off, page, &vec), -1);
+        assert_int_equal(errno, ENOMEM);
+    }
+    assert_int_equal(start[-(ptrdiff_t)page], 0x21);
+    assert_int_equal(start[length], 0x21);
+    rcgc__raw_unmap(region, MiB + page, 0);
+    rcgc__raw_unmap(start + length, size - (size_t)(start + length - region), 0);
+}
+
 static void decommit_lazy_option_keeps_range_usable(void **state) {
     (void)state;
     setenv("RCGC_DECOMMIT_LAZY", "1", 1);
@@ -507,6 +540,7 @@ int main(void) {
         T(map_and_unmap_move_the_counters),
         T(unmap_of_part_keeps_the_rest_usable),
         T(decommit_drops_resident_memory_and_reads_zero),
+        T(decommit_and_unmap_across_pieces_release_exactly_the_range),
         T(decommit_lazy_option_keeps_range_usable),
         T(map_huge_flag_marks_the_mapping_for_huge_pages),
         T(protect_makes_a_guard_page_and_back),
