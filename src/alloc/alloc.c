@@ -9,8 +9,8 @@
  *   malloc fast path: the TLS heap and the class table, then three loads
  *     and three stores on the owned pool and the block (free, next, used;
  *     free, cookie, used); no atomic RMW, no fence.
- *   free fast path: the registry byte, the descriptor, two multiplies for
- *     the block check, the block's cookie, then four stores (next, cookie,
+ *   free fast path: the registry byte, the descriptor, a compare and one
+ *     multiply for the block check, the block's cookie, then four stores (next, cookie,
  *     local_free, used); no atomic RMW, no fence. It never touches the
  *     list malloc pops (struct pool says why).
  */
@@ -103,24 +103,29 @@ RCGC_NOINLINE static void *malloc_slow(size_t size, unsigned size_class, size_t 
 }
 
 void *rcgc_malloc(size_t size) {
-    if (RCGC_LIKELY(size <= RCGC_POOL_BLOCK_MAX)) {
-        unsigned size_class = size_class_of(size);
-        struct pool *pool = rcgc__fast_heap()->avail[size_class];
-        struct block *block = pool->free;
-        if (RCGC_LIKELY(block != NULL)) {
-            pool->free = free_next(pool, block);
-            block_mark_handed_out(block);
-            atomic_store_explicit(&pool->used,
-                                  atomic_load_explicit(&pool->used, memory_order_relaxed) + 1,
-                                  memory_order_relaxed);
-            RCGC_ASAN_UNPOISON(block, pool->block_size);
-            RCGC_TSAN_BLOCK_HANDOVER(block, pool->block_size);
-            FILL_FRESH(block, pool->block_size);
-            return block;
-        }
-        return malloc_slow(size, size_class, size);
+    /* Sizes up to RCGC_SMALL_MAX first: they are most requests, and testing
+     * them first spares those a compare with RCGC_POOL_BLOCK_MAX. */
+    size_t size_class;
+    if (RCGC_LIKELY(size <= RCGC_SMALL_MAX))
+        size_class = rcgc__class_of_small[(size + 15) >> 4];
+    else if (size <= RCGC_POOL_BLOCK_MAX)
+        size_class = size_class_of(size);
+    else
+        return malloc_slow(size, 0, size);
+    struct pool *pool = rcgc__fast_heap()->avail[size_class];
+    struct block *block = pool->free;
+    if (RCGC_LIKELY(block != NULL)) {
+        pool->free = free_next(pool, block);
+        block_mark_handed_out(block);
+        atomic_store_explicit(&pool->used,
+                              atomic_load_explicit(&pool->used, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        RCGC_ASAN_UNPOISON(block, pool->block_size);
+        RCGC_TSAN_BLOCK_HANDOVER(block, pool->block_size);
+        FILL_FRESH(block, pool->block_size);
+        return block;
     }
-    return malloc_slow(size, 0, size);
+    return malloc_slow(size, (unsigned)size_class, size);
 }
 
 /* -------------------------------------------------------------------- free */
@@ -190,9 +195,7 @@ void rcgc_free(void *ptr) {
         struct heap *heap = rcgc__fast_heap();
         struct block *block = ptr;
         if (RCGC_LIKELY(atomic_load_explicit(&pool->owner, memory_order_relaxed) == heap &&
-                        pool_block_index(pool, ptr) <
-                            atomic_load_explicit(&pool->bumped, memory_order_relaxed) &&
-                        !block_is_free(block))) {
+                        pool_is_carved_block_owner(pool, ptr) && !block_is_free(block))) {
             free_to_owned_pool(heap, pool, block);
             return;
         }

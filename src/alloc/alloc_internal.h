@@ -28,6 +28,7 @@
  *       a hook call on one of its live blocks and freed, under arena_mutex,
  *       only with its slices or once no hook call runs; so a tag is never
  *       read or written after its array is gone
+ *   P5  carved_bytes == bumped * block_size, for a small pool
  *   A1  a slice is marked used in its arena's slice map exactly when it
  *       belongs to a pool in use (small, large) or to the arena header
  *   A2  a free slice is committed or decommitted as its commit bit says
@@ -88,14 +89,13 @@ static_assert((RCGC_ARENA_SIZE & (RCGC_ARENA_SIZE - 1)) == 0, "arena_of() masks 
 static_assert(RCGC_SLICES_PER_ARENA * 128 / 4096 <= 64,
               "descriptor_pages_decommitted has a bit per page of pools[] (4 KiB pages)");
 static_assert(RCGC_SLICES_PER_ARENA % 64 == 0, "slice maps are whole 64-bit words");
-static_assert(RCGC_POOL_BLOCK_MAX <= (size_t)1 << 19,
-              "block index reciprocal is exact below 512 KiB");
+static_assert((size_t)RCGC_LARGE_MAX * 2 <= UINT32_MAX,
+              "a pool's offsets fit in 32 bits, where its divisibility magic is exact");
 
 struct class_info {
     uint32_t block_size;
-    uint32_t span;       /* slices per pool */
-    uint32_t capacity;   /* blocks per pool */
-    uint64_t reciprocal; /* ceil(2^40 / block_size): offset -> block index */
+    uint32_t span;     /* slices per pool */
+    uint32_t capacity; /* blocks per pool */
 };
 
 extern struct class_info rcgc__classes[RCGC_CLASS_COUNT];
@@ -108,7 +108,7 @@ void rcgc__size_class_init(void);
  * then the leading bit: size in (2^k, 2^(k+1)] is class 8 + 4 (k - 7) +
  * ceil((size - 2^k) / 2^(k-2)) - 1. */
 static inline unsigned size_class_of(size_t size) {
-    if (size <= RCGC_SMALL_MAX)
+    if (RCGC_LIKELY(size <= RCGC_SMALL_MAX))
         return rcgc__class_of_small[(size + 15) >> 4];
     unsigned log2_floor = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1));
     size_t step = ((size_t)1 << log2_floor) >> 2;
@@ -265,13 +265,16 @@ struct pool {
     _Atomic uint32_t bumped; /* blocks carved from the pool so far */
     uint32_t block_size;
     uint32_t back;                /* POOL_INTERIOR: entries back to the pool's first slice */
-    uint64_t reciprocal;          /* ceil(2^40 / block_size) */
+    uint64_t magic;               /* pool_magic(block_size): see pool_block_index */
     char *start;                  /* first block */
     _Atomic(struct heap *) owner; /* any thread reads; NULL: abandoned or large */
     _Atomic uint8_t kind;         /* enum pool_kind; stats and checks read it */
     uint8_t size_class;
     uint8_t list;  /* enum pool_list */
     uint8_t fresh; /* every slice was zero when taken: calloc may skip memset */
+    /* bumped * block_size (P5), so the owner's free tests a block by its
+     * offset alone. */
+    uint32_t carved_bytes;
     /* Line 2. */
     _Alignas(64) _Atomic(struct block *) remote_free; /* any thread pushes */
     struct pool *next, *prev;                         /* owner's lists, or arena_mutex */
@@ -281,7 +284,9 @@ struct pool {
     _Atomic(_Atomic uint64_t *) hook_tags;
 };
 
-static_assert(sizeof(struct pool) == 128, "a pool descriptor is two cache lines");
+#define POOL_SIZE_SHIFT 7
+static_assert(sizeof(struct pool) == (size_t)1 << POOL_SIZE_SHIFT,
+              "a pool descriptor is two cache lines");
 static_assert(offsetof(struct pool, remote_free) == 64, "remote frees touch only line 2");
 
 struct arena {
@@ -298,26 +303,56 @@ struct arena {
     struct arena *next;
 };
 
+static_assert(offsetof(struct arena, pools) == 0,
+              "pool_of finds descriptors from the arena's start");
+
 static inline struct arena *arena_of(const void *ptr) {
     return (struct arena *)((uintptr_t)ptr & ~(uintptr_t)(RCGC_ARENA_SIZE - 1));
 }
 
 static inline struct pool *pool_of(struct arena *arena, const void *ptr) {
-    size_t slice = ((uintptr_t)ptr - (uintptr_t)arena) >> RCGC_SLICE_SHIFT;
-    struct pool *pool = &arena->pools[slice];
+    /* The slice's descriptor is at byte (slice index) * 128 of the arena:
+     * the address shifted right by SLICE_SHIFT - 7 and masked, with no
+     * multiply after the shift. */
+    uintptr_t descriptor = ((uintptr_t)ptr >> (RCGC_SLICE_SHIFT - POOL_SIZE_SHIFT)) &
+                           ((RCGC_SLICES_PER_ARENA - 1) << POOL_SIZE_SHIFT);
+    struct pool *pool = (struct pool *)((char *)arena + descriptor);
     return pool - pool->back;
 }
 
+/* ceil(2^64 / @block_size), for pool_block_index: with it, for any offset
+ * below 2^32, offset * magic (mod 2^64) < magic exactly when block_size
+ * divides offset, and the high 64 bits of the full product are the
+ * quotient (Lemire, Kaser and Kurz, "Faster remainder by direct
+ * computation", 2019). One multiply tells a block's start from an interior
+ * pointer, where a reciprocal needs two and a shift. */
+static inline uint64_t pool_magic(uint32_t block_size) { return UINT64_MAX / block_size + 1; }
+
+/* The offset of @ptr from @pool's first block. @ptr lies in one of the
+ * pool's slices (pool_of found it), so 0 <= offset < 64 MiB. */
+static inline uint64_t pool_offset(const struct pool *pool, const void *ptr) {
+    return (uintptr_t)ptr - (uintptr_t)pool->start;
+}
+
+static inline bool pool_offset_is_block_start(const struct pool *pool, uint64_t offset) {
+    return offset * pool->magic < pool->magic;
+}
+
 /* The block index of @ptr in @pool, or UINT32_MAX when @ptr is not at the
- * start of a block. @ptr lies in one of the pool's slices (pool_of found
- * it), so 0 <= offset < 1 MiB and the 40-bit reciprocal is exact. An index
- * past the carved blocks is the caller's check (index < bumped). */
+ * start of a block. An index past the carved blocks is the caller's check
+ * (index < bumped). */
 static inline uint32_t pool_block_index(const struct pool *pool, const void *ptr) {
-    uint64_t offset = (uintptr_t)ptr - (uintptr_t)pool->start;
-    uint64_t index = (offset * pool->reciprocal) >> 40;
-    if (RCGC_UNLIKELY(index * pool->block_size != offset))
+    uint64_t offset = pool_offset(pool, ptr);
+    if (RCGC_UNLIKELY(!pool_offset_is_block_start(pool, offset)))
         return UINT32_MAX;
-    return (uint32_t)index;
+    return (uint32_t)(((unsigned __int128)offset * pool->magic) >> 64);
+}
+
+/* Whether @ptr is the start of a block @pool has carved, as its owner sees
+ * it (carved_bytes is the owner's): the free fast path's test. */
+static inline bool pool_is_carved_block_owner(const struct pool *pool, const void *ptr) {
+    uint64_t offset = pool_offset(pool, ptr);
+    return offset < pool->carved_bytes && pool_offset_is_block_start(pool, offset);
 }
 
 /* The link after @b on @pool's owner free list (see free_link). */
@@ -359,7 +394,7 @@ extern _Atomic uint8_t rcgc__registry[(size_t)1 << (RCGC_REGISTRY_BITS - RCGC_AR
 
 static inline enum registry_entry registry_lookup(const void *ptr) {
     uintptr_t unit = (uintptr_t)ptr >> RCGC_ARENA_SHIFT;
-    if (RCGC_UNLIKELY(unit >> (RCGC_REGISTRY_BITS - RCGC_ARENA_SHIFT) != 0))
+    if (RCGC_UNLIKELY(unit >= sizeof rcgc__registry))
         return REGISTRY_NONE;
     return (enum registry_entry)atomic_load_explicit(&rcgc__registry[unit], memory_order_relaxed);
 }
@@ -376,7 +411,6 @@ struct pool_shape {
     uint8_t size_class;
     uint32_t block_size;
     uint32_t capacity;
-    uint64_t reciprocal;
     struct heap *owner; /* NULL for large */
 };
 
@@ -433,7 +467,7 @@ uint32_t rcgc__pool_collect_remote_owner(struct pool *pool);
 /* Push @block onto @pool's remote-free stack; any thread. */
 void rcgc__pool_push_remote(struct pool *pool, struct block *block);
 
-/* P1 and P3 for one pool; fatal on failure. Owner only, remote collected. */
+/* P1, P3 and P5 for one pool; fatal on failure. Owner only, remote collected. */
 void rcgc__alloc_pool_check(const struct pool *pool);
 
 /* ------------------------------------------------------------------- Heaps */

@@ -279,7 +279,8 @@ static struct pool *take_locked(uint32_t span, uint32_t align_slices,
     pool->local_free = NULL;
     pool->capacity = shape->capacity;
     pool->block_size = shape->block_size;
-    pool->reciprocal = shape->reciprocal;
+    pool->magic = pool_magic(shape->block_size);
+    pool->carved_bytes = large ? shape->block_size : 0;
     pool->size_class = shape->size_class;
     pool->list = LIST_NONE;
     pool->next = pool->prev = NULL;

@@ -424,7 +424,6 @@ static void *malloc_from(struct heap *heap, unsigned size_class, bool adopt) {
             .size_class = (uint8_t)size_class,
             .block_size = info->block_size,
             .capacity = info->capacity,
-            .reciprocal = info->reciprocal,
             .owner = heap,
         };
         pool = rcgc__arena_take(info->span, 1, &shape, heap->last_released[size_class]);

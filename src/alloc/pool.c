@@ -40,6 +40,7 @@ bool rcgc__pool_carve_owner(struct pool *pool) {
     }
     pool->free = tail;
     atomic_store_explicit(&pool->bumped, bumped + batch, memory_order_relaxed);
+    pool->carved_bytes = (bumped + batch) * pool->block_size;
     return true;
 }
 
@@ -102,6 +103,10 @@ void rcgc__alloc_pool_check(const struct pool *pool) {
         rcgc__fatal("rcgc: pool %p broken (P1): %" PRIu32 " used + %" PRIu32 " free != %" PRIu32
                     " carved",
                     (const void *)pool, used, free_count, bumped);
+    if (pool->carved_bytes != bumped * pool->block_size)
+        rcgc__fatal("rcgc: pool %p broken (P5): %" PRIu32 " bytes carved, not %" PRIu32
+                    " blocks of %" PRIu32 " B",
+                    (const void *)pool, pool->carved_bytes, bumped, pool->block_size);
     if (pool->block_size != rcgc__classes[pool->size_class].block_size)
         rcgc__fatal("rcgc: pool %p broken (P3): block size %u is not class %u's",
                     (const void *)pool, pool->block_size, pool->size_class);

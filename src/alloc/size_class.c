@@ -71,7 +71,6 @@ static void fill_tables(void) {
             .block_size = (uint32_t)block,
             .span = span,
             .capacity = (uint32_t)(span * RCGC_SLICE_SIZE / block),
-            .reciprocal = (((uint64_t)1 << 40) + block - 1) / block,
         };
     }
 }
