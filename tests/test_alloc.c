@@ -518,6 +518,33 @@ static void freed_blocks_go_back_to_the_os_without_a_call(void **state) {
     munmap(blocks, COUNT * sizeof(void *));
 }
 
+/* A program that frees a large structure beside the data it keeps and
+ * builds the next one (a burst) finds part of the burst's memory still
+ * committed: the retention budget is RCGC_ARENA_RETAIN_PCT of the pools in
+ * use, and crossing it decommits only down to half of it. */
+static void freed_burst_leaves_half_the_retention_budget_committed(void **state) {
+    (void)state;
+    rcgc_heap_collect(true);
+    enum { KEPT = 131072, BURST = 524288 }; /* 4 MiB kept, 16 MiB burst */
+    void **blocks = mmap(NULL, (KEPT + BURST) * sizeof(void *), PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(blocks != MAP_FAILED);
+    for (size_t i = 0; i < KEPT + BURST; i++) {
+        blocks[i] = rcgc_malloc(32);
+        memset(blocks[i], 1, 32);
+    }
+    for (size_t i = KEPT; i < KEPT + BURST; i++)
+        rcgc_free(blocks[i]);
+    struct rcgc_alloc_stats stats;
+    rcgc_alloc_stats(&stats);
+    uint64_t budget = stats.bytes_small_pools * (uint64_t)rcgc__options()->arena_retain_pct / 100;
+    assert_true(stats.bytes_retained <= budget);
+    assert_true(stats.bytes_retained + RCGC_SLICE_SIZE >= budget / 2);
+    for (size_t i = 0; i < KEPT; i++)
+        rcgc_free(blocks[i]);
+    munmap(blocks, (KEPT + BURST) * sizeof(void *));
+}
+
 static void heap_collect_force_unmaps_every_empty_arena(void **state) {
     (void)state;
     void *p = rcgc_malloc(1000);
@@ -965,6 +992,7 @@ int main(void) {
         T(cross_thread_frees_come_back_to_the_owner),
         T(thread_exit_leaves_live_blocks_valid_for_others),
         T(freed_blocks_go_back_to_the_os_without_a_call),
+        T(freed_burst_leaves_half_the_retention_budget_committed),
         T(heap_collect_force_unmaps_every_empty_arena),
         T(print_alloc_stats_uses_cpython_layout),
         T(pool_invariants_hold_after_mixed_operations),
