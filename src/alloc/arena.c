@@ -84,13 +84,29 @@ static uint32_t first_used(const struct arena *arena, uint32_t first, uint32_t c
     return UINT32_MAX;
 }
 
+/* The first free slice at or after @first, or RCGC_SLICES_PER_ARENA: a
+ * word of used slices at a time, so that the long run of used slices a
+ * large live heap makes at the bottom of an arena costs a load per 64. */
+static uint32_t first_free(const struct arena *arena, uint32_t first) {
+    for (uint32_t i = first; i < RCGC_SLICES_PER_ARENA;) {
+        uint64_t word = ~arena->used_map[i / 64] >> (i % 64);
+        if (word != 0)
+            return i + (uint32_t)__builtin_ctzll(word);
+        i = (i / 64 + 1) * 64;
+    }
+    return RCGC_SLICES_PER_ARENA;
+}
+
 /* First fit: pools are short-lived or long-lived in bulk, and first fit
  * keeps the low slices busy so the high ones stay decommitted. */
 static uint32_t find_free_run_locked(const struct arena *arena, uint32_t span, uint32_t align) {
     if (RCGC_SLICES_PER_ARENA - arena->slices_used < span)
         return UINT32_MAX;
-    uint32_t i = (uint32_t)rcgc__raw_align_up(arena->header_slices, align);
-    while (i + span <= RCGC_SLICES_PER_ARENA) {
+    uint32_t i = arena->header_slices;
+    for (;;) {
+        i = (uint32_t)rcgc__raw_align_up(first_free(arena, i), align);
+        if (i + span > RCGC_SLICES_PER_ARENA)
+            break;
         uint32_t used = first_used(arena, i, span);
         if (used == UINT32_MAX)
             return i;
