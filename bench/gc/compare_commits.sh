@@ -31,13 +31,10 @@ mkdir -p "$out" || exit 2
 : >"$out/rounds.txt"
 : >"$out/compare.csv"
 
+# shellcheck source=../runner/build_commit.sh
+. bench/runner/build_commit.sh
 for commit in "$before" "$after"; do
-    tree=build/compare/$commit
-    if [ ! -d "$tree" ]; then
-        git worktree add --detach "$tree" "$commit" >/dev/null || exit 2
-    fi
-    (cd "$tree" && cmake --preset release >/dev/null && cmake --build --preset release >/dev/null) ||
-        { echo "compare_commits: $commit does not build" >&2; exit 1; }
+    build_commit "$commit" || exit
     : >"$out/pauses_$commit.raw"
 done
 
