@@ -50,6 +50,11 @@ static uint64_t blocks_in_use(void) {
     return total;
 }
 
+static int compare_pointers(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
+    return (x > y) - (x < y);
+}
+
 static void fill(unsigned char *block, size_t size, unsigned seed) {
     for (size_t i = 0; i < size; i++)
         block[i] = (unsigned char)(seed + i * 7);
@@ -432,6 +437,55 @@ static void *free_all(void *arg) {
     for (size_t i = 0; i < HANDED; i++)
         rcgc_free(blocks[i]);
     return NULL;
+}
+
+/* Pools emptied and taken again keep their free lists instead of being
+ * carved again (P6): whichever way a pool comes back, every block is
+ * handed out once and keeps what the program writes in it. */
+static void pools_taken_again_hand_out_each_block_once(void **state) {
+    (void)state;
+    enum { BLOCKS = 8192, ROUNDS = 4 }; /* 8 pools of 64-byte blocks */
+    unsigned char **blocks = calloc(BLOCKS, sizeof *blocks);
+    assert_non_null(blocks);
+    /* Live data beside the rounds, so that the retention budget keeps the
+     * emptied pools committed and they can be taken again. */
+    enum { KEPT = 4096 };
+    void **kept = calloc(KEPT, sizeof *kept);
+    assert_non_null(kept);
+    for (size_t i = 0; i < KEPT; i++)
+        kept[i] = rcgc_malloc(256);
+    struct rcgc_alloc_stats before;
+    rcgc_alloc_stats(&before);
+    for (unsigned round = 0; round < ROUNDS; round++) {
+        for (size_t i = 0; i < BLOCKS; i++) {
+            blocks[i] = rcgc_malloc(64);
+            assert_non_null(blocks[i]);
+            fill(blocks[i], 64, (unsigned)i + round);
+        }
+        for (size_t i = 0; i < BLOCKS; i++)
+            expect_filled(blocks[i], 64, (unsigned)i + round);
+        /* Each block once: sorted addresses are all distinct. */
+        unsigned char **sorted = malloc(BLOCKS * sizeof *sorted);
+        assert_non_null(sorted);
+        memcpy(sorted, blocks, BLOCKS * sizeof *sorted);
+        qsort(sorted, BLOCKS, sizeof *sorted, compare_pointers);
+        for (size_t i = 1; i < BLOCKS; i++)
+            assert_true(sorted[i - 1] + 64 <= sorted[i]);
+        free(sorted);
+        /* Freed in an order unlike the one they were handed out in, so a
+         * kept list is not the carving order. */
+        for (size_t i = 0; i < BLOCKS; i += 2)
+            rcgc_free(blocks[i]);
+        for (size_t i = 1; i < BLOCKS; i += 2)
+            rcgc_free(blocks[i]);
+    }
+    struct rcgc_alloc_stats after;
+    rcgc_alloc_stats(&after);
+    assert_true(after.pools_released - before.pools_released >= ROUNDS);
+    for (size_t i = 0; i < KEPT; i++)
+        rcgc_free(kept[i]);
+    free(kept);
+    free(blocks);
 }
 
 static void cross_thread_frees_come_back_to_the_owner(void **state) {
@@ -989,6 +1043,7 @@ int main(void) {
         T(realloc_failure_leaves_the_block_intact),
         T(out_of_memory_returns_null_and_loses_nothing),
         T(new_thread_whose_heap_cannot_be_made_gets_enomem),
+        T(pools_taken_again_hand_out_each_block_once),
         T(cross_thread_frees_come_back_to_the_owner),
         T(thread_exit_leaves_live_blocks_valid_for_others),
         T(freed_blocks_go_back_to_the_os_without_a_call),

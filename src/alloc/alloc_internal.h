@@ -29,6 +29,10 @@
  *       only with its slices or once no hook call runs; so a tag is never
  *       read or written after its array is gone
  *   P5  carved_bytes == bumped * block_size, for a small pool
+ *   P6  lists_intact is set only on the descriptor of a free slice left by
+ *       a one-slice small pool with used == 0, and cleared by any take of
+ *       that slice; a take that finds it set and the slice committed finds
+ *       the pool's lists holding every block it carved
  *   A1  a slice is marked used in its arena's slice map exactly when it
  *       belongs to a pool in use (small, large) or to the arena header
  *   A2  a free slice is committed or decommitted as its commit bit says
@@ -280,6 +284,11 @@ struct pool {
     struct pool *next, *prev;                         /* owner's lists, or arena_mutex */
     uint32_t capacity;                                /* blocks; slow paths only */
     uint32_t span;                                    /* slices */
+    /* arena_mutex. Set when the pool went back to its arena with every
+     * block carved so far free and linked (P6); such a pool taken again for
+     * the same block size, its slices committed all along, keeps its
+     * lists instead of carving its blocks again. */
+    bool lists_intact;
     /* The hook's block tags (alloc_hook.h, P4), NULL until it stores one. */
     _Atomic(_Atomic uint64_t *) hook_tags;
 };

@@ -252,6 +252,23 @@ static uint32_t hint_slice_locked(const struct pool *hint, uint32_t span, uint32
     return at;
 }
 
+/* A pool taken back with its lists (P6): every block goes on local_free,
+ * so that the first allocation takes the slow path, which hands the list
+ * to the fast path and counts it for the sampler (heap.c). */
+static void keep_lists_as_local_free(struct pool *pool) {
+    struct block *free = pool->free;
+    pool->free = NULL;
+    if (free == NULL)
+        return;
+    if (pool->local_free != NULL) {
+        struct block *tail = free;
+        for (struct block *next; (next = free_next(pool, tail)) != NULL;)
+            tail = next;
+        free_link(tail, pool->local_free);
+    }
+    pool->local_free = free;
+}
+
 static struct pool *take_locked(uint32_t span, uint32_t align_slices,
                                 const struct pool_shape *shape, const struct pool *hint) {
     struct arena *arena = NULL;
@@ -267,7 +284,7 @@ static struct pool *take_locked(uint32_t span, uint32_t align_slices,
         if (at == UINT32_MAX)
             return NULL; /* span larger than an arena: callers prevent it */
     }
-    bool all_decommitted = true;
+    bool all_decommitted = true, all_committed = true;
     for (uint32_t i = at; i < at + span;) {
         if (bit_get(arena->committed_map, i)) {
             all_decommitted = false;
@@ -275,6 +292,7 @@ static struct pool *take_locked(uint32_t span, uint32_t align_slices,
             i++;
             continue;
         }
+        all_committed = false;
         uint32_t end = i;
         while (end < at + span && !bit_get(arena->committed_map, end))
             end++;
@@ -290,6 +308,11 @@ static struct pool *take_locked(uint32_t span, uint32_t align_slices,
 
     struct pool *pool = &arena->pools[at];
     assert(atomic_load_explicit(&pool->hook_tags, memory_order_relaxed) == NULL); /* P4 */
+    bool large = shape->kind == POOL_LARGE;
+    /* P6: the same pool as before, memory untouched since it went back. */
+    bool keep_lists = !large && span == 1 && all_committed && pool->lists_intact &&
+                      pool->span == span && pool->block_size == shape->block_size;
+    pool->lists_intact = false;
     pool->span = span;
     pool->back = 0;
     /* Eagerly decommitted or never-touched pages read as zero; lazily
@@ -298,20 +321,24 @@ static struct pool *take_locked(uint32_t span, uint32_t align_slices,
     pool->start = (char *)arena + (size_t)at * RCGC_SLICE_SIZE;
     for (uint32_t i = 1; i < span; i++) {
         pool[i].back = i;
+        pool[i].lists_intact = false;
         atomic_store_explicit(&pool[i].kind, POOL_INTERIOR, memory_order_relaxed);
     }
-    bool large = shape->kind == POOL_LARGE;
-    pool->free = NULL;
-    pool->local_free = NULL;
+    if (keep_lists) {
+        keep_lists_as_local_free(pool);
+    } else {
+        pool->free = NULL;
+        pool->local_free = NULL;
+        pool->carved_bytes = large ? shape->block_size : 0;
+        atomic_store_explicit(&pool->bumped, large ? 1 : 0, memory_order_relaxed);
+    }
     pool->capacity = shape->capacity;
     pool->block_size = shape->block_size;
     pool->magic = pool_magic(shape->block_size);
-    pool->carved_bytes = large ? shape->block_size : 0;
     pool->size_class = shape->size_class;
     pool->list = LIST_NONE;
     pool->next = pool->prev = NULL;
     atomic_store_explicit(&pool->used, large ? 1 : 0, memory_order_relaxed);
-    atomic_store_explicit(&pool->bumped, large ? 1 : 0, memory_order_relaxed);
     atomic_store_explicit(&pool->remote_free, NULL, memory_order_relaxed);
     atomic_store_explicit(&pool->owner, shape->owner, memory_order_relaxed);
     atomic_store_explicit(&pool->kind, (uint8_t)shape->kind, memory_order_relaxed);
@@ -343,6 +370,13 @@ void rcgc__arena_give_back(struct pool *pool) {
      * free is caught here. */
     RCGC_ASAN_POISON(pool->start, (size_t)span * RCGC_SLICE_SIZE);
     rcgc__arena_lock();
+    /* P6, for one-slice pools only: a take that covers the slice is a take
+     * at it, which clears the flag. A longer pool's later slices could be
+     * taken and written by another pool while its first stays free. */
+    bool keeps_lists = span == 1 &&
+                       atomic_load_explicit(&pool->kind, memory_order_relaxed) == POOL_SMALL &&
+                       atomic_load_explicit(&pool->used, memory_order_relaxed) == 0 &&
+                       atomic_load_explicit(&pool->remote_free, memory_order_relaxed) == NULL;
     rcgc__pool_drop_hook_tags_locked(pool);
     for (uint32_t i = 0; i < span; i++) {
         pool[i].back = 0;
@@ -351,6 +385,7 @@ void rcgc__arena_give_back(struct pool *pool) {
     bits_set(arena->used_map, at, span, false);
     arena->slices_used -= span;
     free_committed_slices += span;
+    pool->lists_intact = keeps_lists;
 
     pool_slices_in_use -= span;
     uint64_t budget = retain_budget_locked();
