@@ -473,6 +473,10 @@ bool rcgc__pool_carve_owner(struct pool *pool);
  * number of blocks taken. */
 uint32_t rcgc__pool_collect_remote_owner(struct pool *pool);
 
+/* Put the list @rest (whose tail is unknown) in front of @pool's
+ * local_free. */
+void rcgc__pool_local_free_prepend_owner(struct pool *pool, struct block *rest);
+
 /* Push @block onto @pool's remote-free stack; any thread. */
 void rcgc__pool_push_remote(struct pool *pool, struct block *block);
 

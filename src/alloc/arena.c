@@ -258,15 +258,8 @@ static uint32_t hint_slice_locked(const struct pool *hint, uint32_t span, uint32
 static void keep_lists_as_local_free(struct pool *pool) {
     struct block *free = pool->free;
     pool->free = NULL;
-    if (free == NULL)
-        return;
-    if (pool->local_free != NULL) {
-        struct block *tail = free;
-        for (struct block *next; (next = free_next(pool, tail)) != NULL;)
-            tail = next;
-        free_link(tail, pool->local_free);
-    }
-    pool->local_free = free;
+    if (free != NULL)
+        rcgc__pool_local_free_prepend_owner(pool, free);
 }
 
 static struct pool *take_locked(uint32_t span, uint32_t align_slices,

@@ -447,18 +447,6 @@ static void *malloc_from(struct heap *heap, unsigned size_class, bool adopt) {
  * fast path holds when sampling starts, and a list that becomes current
  * because rcgc_heap_collect(true) released the current pool. */
 
-/* Put the list @rest (whose tail is unknown) in front of @pool's
- * local_free. */
-static void local_free_prepend(struct pool *pool, struct block *rest) {
-    if (pool->local_free != NULL) {
-        struct block *tail = rest;
-        for (struct block *next; (next = free_next(pool, tail)) != NULL;)
-            tail = next;
-        free_link(tail, pool->local_free);
-    }
-    pool->local_free = rest;
-}
-
 /* Let the fast path hand out at most @bytes of @pool's blocks; returns
  * how many blocks it will. The rest of `free` moves to the front of
  * local_free. */
@@ -483,7 +471,7 @@ static uint64_t pool_limit_free_owner(struct pool *pool, uint64_t bytes) {
         free_link(last, NULL);
     else
         pool->free = NULL;
-    local_free_prepend(pool, rest);
+    rcgc__pool_local_free_prepend_owner(pool, rest);
     return kept;
 }
 

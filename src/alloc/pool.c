@@ -44,6 +44,16 @@ bool rcgc__pool_carve_owner(struct pool *pool) {
     return true;
 }
 
+void rcgc__pool_local_free_prepend_owner(struct pool *pool, struct block *rest) {
+    if (pool->local_free != NULL) {
+        struct block *tail = rest;
+        for (struct block *next; (next = free_next(pool, tail)) != NULL;)
+            tail = next;
+        free_link(tail, pool->local_free);
+    }
+    pool->local_free = rest;
+}
+
 void rcgc__pool_push_remote(struct pool *pool, struct block *block) {
     block_mark_free(block);
     struct block *head = atomic_load_explicit(&pool->remote_free, memory_order_relaxed);
